@@ -1,0 +1,49 @@
+"""
+Build a persistent memory store: read memory text through the unmodified model and keep the
+keys and values of the chosen layers, per head, in a directory (manifest.json + safetensors).
+
+    python build_memory.py --memory=FILE:data/cats.txt --layers=[6,7,8] --mem_store=stores/cats
+    python build_memory.py --memory=FILE:more.txt --mem_store=stores/cats --append=True
+    python sample.py config/sample_gpt2_type_3_method.py --memory= --mem_store=stores/cats
+"""
+import sys
+from pathlib import Path
+
+from configurator import ConfigError, configure, read_text
+from memory import MemoryStoreError, append_text, build_store, load_store, save_store
+from model import WeightsUnavailable, load_model
+
+# -----------------------------------------------------------------------------
+init_from = "gpt2"  # the model the memory is for: the store only fits this model's weights
+memory = ""  # memory text, or FILE:path
+mem_store = "mem_store"  # output directory
+layers = [6, 7, 8]  # layer indices (0-based) to keep keys/values for: the layers where knn_num > 0
+bookkeeping_token = "\n"  # creation 2: prepended to each window of text, then dropped ('' = creation 1)
+append = False  # True: add the text to the existing store at mem_store (same model and layers)
+device = "cpu"
+dtype = "float32"
+# -----------------------------------------------------------------------------
+
+
+def main():
+    configure(globals())
+    text = read_text(memory)
+    model, tokenizer = load_model(init_from, device, dtype)
+    if append:
+        store = append_text(load_store(mem_store), model, tokenizer, text)
+    else:
+        store = build_store(model, tokenizer, text, layers, bookkeeping_token)
+    save_store(store, mem_store)
+    m = store.meta
+    size = sum(f.stat().st_size for f in Path(mem_store).iterdir())
+    print(f"memory store {mem_store}: {len(store)} tokens stored per layer and head, "
+          f"layers {store.layers}, {m['n_head']} heads of dim {m['head_dim']}, {size / 2**20:.2f} MiB on disk")
+    print(f"model {m['model']} (weights {m['model_fingerprint']}), tokenizer {m['tokenizer']}, "
+          f"{len(m['texts'])} text(s)")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (ConfigError, MemoryStoreError, WeightsUnavailable) as e:
+        sys.exit(f"error: {e}")

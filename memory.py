@@ -1,0 +1,403 @@
+"""
+Medium-term memory (see ../shared/docs/METHOD.md, reproduced in README.md).
+
+A persistent store of attention keys and values, captured per (layer, KV head)
+while the unmodified model reads some memory text, and the retrieval that
+blends stored values into a layer's own values at inference (steps 1-10 of the
+method). This file is the one home of the method's math: every model's
+attention calls `memory_attention`.
+
+    store = build_store(model, tokenizer, "Cats are lovely.", layers=[6, 7, 8])
+    memory = Memory(store, MemorySettings(knn_num=[0]*6 + [5]*3 + [0]*3, ...))
+    logits = model(idx, memory=memory)
+"""
+
+import hashlib
+import json
+import math
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import faiss
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+class MemoryStoreError(ValueError):
+    """A memory store that is missing, corrupted or does not fit the model: one line for the user."""
+
+
+# -----------------------------------------------------------------------------
+# settings of the method
+
+@dataclass
+class MemorySettings:
+    knn_num: list                       # k nearest neighbours per layer; 0 = method off in that layer
+    mem_frac: float = 5.0               # MF, equation 4
+    bookkeeping_frac: float = 0.9       # BF, equation 4
+    knn_softmax_influence: float = 1.0  # TS, equation 5
+    resid_only: bool = False            # True: the token's own key/value are not candidates (Type 2)
+    resid_frac: float = 0.0             # r: v <- (1 - r) m + r v
+
+    @property
+    def layers(self):
+        return [i for i, k in enumerate(self.knn_num) if k > 0]
+
+    @property
+    def method_type(self):
+        """The paper's name for these settings: Type 1, 2 or 3."""
+        if self.resid_only:
+            return "Type 2" if self.resid_frac > 0 else "Type 2 (r=0: memory values only)"
+        return "Type 3" if self.resid_frac > 0 else "Type 1"
+
+
+@dataclass
+class Memory:
+    """What a model's forward needs to use a memory: the store, the settings, an optional trace."""
+    store: "MemoryStore"
+    settings: MemorySettings
+    trace: list = None  # set to [] to record every retrieval (see explain_trace())
+
+    def active(self, layer):
+        return self.settings.knn_num[layer] > 0
+
+
+# -----------------------------------------------------------------------------
+# the method, inside one memory layer (METHOD.md steps 1-10)
+
+def select_positions(a, mem_frac, bookkeeping_frac):
+    """Equation 4. a: [B, H, T], the newest token's attention row. Returns a bool mask [B, H, T]."""
+    T = a.shape[-1]
+    if mem_frac > 0:
+        keep = a >= 1.0 / (mem_frac * T)             # step 3: enough attention from the newest token
+    else:
+        keep = torch.zeros_like(a, dtype=torch.bool)  # step 3, MF = 0: only position 0 can be chosen
+        keep[..., 0] = True
+    if bookkeeping_frac > 0:                          # step 2: drop position 0 unless it is attended above BF
+        keep[..., 0] &= a[..., 0] > bookkeeping_frac
+    return keep
+
+
+def memory_attention(q, k, v, memory, layer, q_raw=None, k_raw=None):
+    """
+    Causal attention whose values are first updated from the memory.
+    q, k, v: [B, H, T, d] as the layer's attention uses them (k, v repeated to the query heads).
+    q_raw, k_raw: [B, H, T, d], the vectors compared with stored keys (search and equation 5);
+    for rotary models the pre-rotary ones, so that memory is position-free. Default: q, k.
+    Returns y = A v' : [B, H, T, d].
+    """
+    B, H, T, d = q.shape
+    q_raw = q if q_raw is None else q_raw
+    k_raw = k if k_raw is None else k_raw
+    # equation 1: the causal attention probabilities, needed explicitly to select positions
+    scores = (q @ k.transpose(-2, -1)) / math.sqrt(d)
+    causal = torch.ones(T, T, dtype=torch.bool, device=q.device).tril()
+    A = scores.masked_fill(~causal, float("-inf")).softmax(dim=-1)
+    s = memory.settings
+    b, h, t = select_positions(A[:, :, -1, :], s.mem_frac, s.bookkeeping_frac).nonzero(as_tuple=True)
+    if len(b) > 0:
+        v = v.clone()
+        v[b, h, t] = update_values(q_raw[b, h, t], k_raw[b, h, t], v[b, h, t], h, memory, layer,
+                                   where=(b, t) if memory.trace is not None else None)
+    return A @ v  # equation 2, with the updated values, for every query row (step 10)
+
+
+def update_values(q_t, k_t, v_t, heads, memory, layer, where=None):
+    """
+    Steps 4-9 for S selected token-heads at once.
+    q_t, k_t, v_t: [S, d] the token's own query, key and value; heads: [S] query-head index.
+    Returns the new values [S, d].
+    """
+    s = memory.settings
+    S, d = k_t.shape
+    mem_k, mem_v, found, dist, idx = memory.store.search(layer, heads, k_t, s.knn_num[layer])  # [S, k, d] ...
+    mem_k, mem_v = mem_k.to(k_t.dtype), mem_v.to(v_t.dtype)
+    if s.resid_only:  # step 6, Type 2: stored entries only
+        cand_k, cand_v, ok = mem_k, mem_v, found
+    else:             # step 6, Types 1 and 3: the token's own key/value compete with the stored ones
+        cand_k = torch.cat([k_t[:, None], mem_k], dim=1)
+        cand_v = torch.cat([v_t[:, None], mem_v], dim=1)
+        ok = torch.cat([torch.ones_like(found[:, :1]), found], dim=1)
+    # equation 5: rank the candidates with the token's own query; missing neighbours get weight 0
+    logits = s.knn_softmax_influence * (cand_k @ q_t[:, :, None]).squeeze(-1) / math.sqrt(d)
+    logits = logits.masked_fill(~ok, float("-inf"))
+    none_found = ~ok.any(dim=1, keepdim=True)  # Type 2 with an empty result: leave v_t alone, never NaN
+    w = logits.masked_fill(none_found, 0.0).softmax(dim=-1)
+    m = (w[:, :, None] * cand_v).sum(dim=1)  # step 8
+    new_v = (1 - s.resid_frac) * m + s.resid_frac * v_t if s.resid_frac > 0 else m  # step 9
+    new_v = torch.where(none_found, v_t, new_v)
+    if where is not None:
+        record_trace(memory, layer, where, heads, idx, dist, w, s.resid_only)
+    return new_v
+
+
+def record_trace(memory, layer, where, heads, idx, dist, w, resid_only):
+    """One record per selected (batch, layer, head, position): what the paper shows in Tables 2 and 3."""
+    b, t = where
+    token_ids = memory.store.token_ids
+    w_mem = w if resid_only else w[:, 1:]
+    for i in range(len(heads)):
+        found = idx[i] >= 0
+        mem_idx = idx[i][found].tolist()
+        memory.trace.append(dict(
+            batch=int(b[i]), layer=layer, head=int(heads[i]), position=int(t[i]),
+            memory_index=mem_idx, distance=dist[i][found].tolist(),
+            memory_token=token_ids[mem_idx].tolist(), weight=w_mem[i][found].tolist(),
+            own_weight=None if resid_only else float(w[i, 0])))
+
+
+def explain_trace(trace, decode, prompt_ids=None):
+    """The trace as text, one line per selected token-head, like the paper's Tables 2 and 3."""
+    lines = []
+    for r in trace:
+        at = repr(decode([prompt_ids[r["position"]]])) if prompt_ids is not None else ""
+        found = ", ".join(f"{decode([tok])!r} (#{i}, d={dist:.3g}, w={w:.3f})" for tok, i, dist, w in
+                          zip(r["memory_token"], r["memory_index"], r["distance"], r["weight"]))
+        own = "" if r["own_weight"] is None else f"  own w={r['own_weight']:.3f}"
+        lines.append(f"sample {r['batch']} layer {r['layer']} head {r['head']:2d} pos {r['position']:3d} {at:>12}"
+                     f"{own} <- {found}")
+    return "\n".join(lines)
+
+
+# -----------------------------------------------------------------------------
+# the store: keys, values and token ids per layer and KV head, with a k-NN index each
+
+class MemoryStore:
+    def __init__(self, meta, keys, values, token_ids):
+        self.meta = meta            # JSON-able description, see build_store()
+        self.keys = keys            # {layer: [n_head, N, head_dim] float32}
+        self.values = values        # {layer: [n_head, N, head_dim] float32}
+        self.token_ids = token_ids  # [N] int64, the memory token at each stored position
+        self._index = {}            # (layer, head) -> FAISS index, built on first search
+
+    def __len__(self):
+        return len(self.token_ids)
+
+    @property
+    def layers(self):
+        return sorted(self.keys)
+
+    def index(self, layer, head):
+        if (layer, head) not in self._index:
+            index = faiss.IndexFlatL2(self.meta["head_dim"])  # squared Euclidean distance, as the paper
+            index.add(self.keys[layer][head].numpy())
+            self._index[layer, head] = index
+        return self._index[layer, head]
+
+    def search(self, layer, heads, queries, k):
+        """
+        k nearest stored keys for each query. heads: [S] query-head indices (grouped-query models
+        share one store per KV head); queries: [S, d]. Returns keys [S, k, d], values [S, k, d],
+        found [S, k] bool (False where the store has fewer than k entries), distances [S, k], indices [S, k].
+        """
+        S, d = queries.shape
+        group = self.meta["n_query_head"] // self.meta["n_head"] if "n_query_head" in self.meta else 1
+        kv_heads = (heads // group).cpu()
+        dist = np.full((S, k), np.inf, dtype=np.float32)
+        idx = np.full((S, k), -1, dtype=np.int64)
+        q = queries.detach().float().cpu().numpy()
+        for head in kv_heads.unique().tolist():  # one batched search per KV head
+            rows = (kv_heads == head).nonzero().squeeze(1).numpy()
+            dist[rows], idx[rows] = self.index(layer, head).search(np.ascontiguousarray(q[rows]), k)
+        idx_t = torch.from_numpy(idx)
+        found = idx_t >= 0
+        safe = idx_t.clamp(min=0)
+        kv = kv_heads[:, None].expand(S, k)
+        dev = queries.device
+        return (self.keys[layer][kv, safe].to(dev), self.values[layer][kv, safe].to(dev), found.to(dev),
+                torch.from_numpy(dist).masked_fill(~found, float("inf")), idx_t)
+
+
+def capture_kv(model, ids, layers):
+    """Run the unmodified model (retrieval off) on ids [T] and return {layer: (keys, values)}, each [n_head, T, d]."""
+    capture = {layer: None for layer in layers}
+    with torch.no_grad():
+        model(ids[None], capture=capture)
+    return {layer: (k[0].float().cpu(), v[0].float().cpu()) for layer, (k, v) in capture.items()}
+
+
+def read_windows(model, tokenizer, text, layers, bookkeeping_token, progress=True):
+    """
+    Keys/values of `text` in the given layers, read in windows no longer than the context.
+    Creation 2: each window is prefixed by the bookkeeping token, whose positions are then dropped.
+    Creation 1 is bookkeeping_token = ''.
+    """
+    ids = tokenizer.encode(text)
+    if len(ids) == 0:
+        raise MemoryStoreError("the memory text is empty: give some text (or FILE:path to a text file)")
+    prefix = tokenizer.encode(bookkeeping_token) if bookkeeping_token else []
+    window = model.config.block_size - len(prefix)
+    device = next(model.parameters()).device
+    keys = {layer: [] for layer in layers}
+    values = {layer: [] for layer in layers}
+    starts = range(0, len(ids), window)
+    for start in tqdm(starts, desc="reading memory text", unit="window", disable=not progress or len(starts) < 2):
+        chunk = torch.tensor(prefix + ids[start:start + window], device=device)
+        for layer, (k, v) in capture_kv(model, chunk, layers).items():
+            keys[layer].append(k[:, len(prefix):])
+            values[layer].append(v[:, len(prefix):])
+    cat = lambda parts: {layer: torch.cat(p, dim=1).contiguous() for layer, p in parts.items()}
+    return cat(keys), cat(values), torch.tensor(ids, dtype=torch.int64)
+
+
+def build_store(model, tokenizer, text, layers, bookkeeping_token="\n", progress=True):
+    """A new store from memory text: the clean K/V of the unmodified model in `layers`."""
+    layers = sorted(set(layers))
+    if not layers:
+        raise MemoryStoreError("no memory layers chosen: set knn_num (k > 0 in some layer) or layers")
+    bad = [layer for layer in layers if not 0 <= layer < model.config.n_layer]
+    if bad:
+        raise MemoryStoreError(f"layers {bad} do not exist: the model has layers 0..{model.config.n_layer - 1}")
+    keys, values, token_ids = read_windows(model, tokenizer, text, layers, bookkeeping_token, progress)
+    k0 = keys[layers[0]]
+    meta = dict(format_version=FORMAT_VERSION, model=model.name, model_fingerprint=weights_fingerprint(model),
+                layers=layers, n_head=k0.shape[0], n_query_head=model.config.n_head, head_dim=k0.shape[2],
+                bookkeeping_token=bookkeeping_token, tokenizer=tokenizer.name, texts=[text], token_count=len(token_ids))
+    return MemoryStore(meta, keys, values, token_ids)
+
+
+def append_text(store, model, tokenizer, text, progress=True):
+    """Read more memory text into an existing store (same model, layers and bookkeeping token)."""
+    check_store(store, model)
+    keys, values, token_ids = read_windows(model, tokenizer, text, store.layers, store.meta["bookkeeping_token"], progress)
+    for layer in store.layers:
+        store.keys[layer] = torch.cat([store.keys[layer], keys[layer]], dim=1)
+        store.values[layer] = torch.cat([store.values[layer], values[layer]], dim=1)
+    store.token_ids = torch.cat([store.token_ids, token_ids])
+    store.meta["texts"].append(text)
+    store.meta["token_count"] = len(store.token_ids)
+    store._index.clear()
+    return store
+
+
+# -----------------------------------------------------------------------------
+# fit between store, model and settings
+
+def weights_fingerprint(model):
+    """A short hash of the model's weights: a strided sample of every tensor, rounded to bfloat16
+    so that the same weights give the same fingerprint in float32, float16 or bfloat16."""
+    h = hashlib.sha256()
+    for name, p in model.state_dict().items():
+        flat = p.detach().reshape(-1)
+        sample = flat[:: max(1, flat.numel() // 4096)].to(torch.bfloat16).float().cpu()
+        h.update(name.encode())
+        h.update(str(tuple(p.shape)).encode())
+        h.update(sample.numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def check_store(store, model, settings=None):
+    """Raise MemoryStoreError, with one line saying what to do, if the store does not fit the model (and settings)."""
+    m = store.meta
+    fp = getattr(model, "fingerprint", None) or weights_fingerprint(model)
+    if m["model_fingerprint"] != fp:
+        raise MemoryStoreError(
+            f"memory store was built with model '{m['model']}' (weights {m['model_fingerprint']}) but this model is "
+            f"'{model.name}' (weights {fp}): rebuild it with build_memory.py --init_from={model.name}")
+    d = model.config.n_embd // model.config.n_head
+    n_kv = getattr(model.config, "n_kv_head", model.config.n_head)
+    if (m["n_head"], m["head_dim"]) != (n_kv, d):
+        raise MemoryStoreError(f"memory store has {m['n_head']} heads of dim {m['head_dim']}, "
+                               f"the model {n_kv} of dim {d}")
+    if settings is not None:
+        if len(settings.knn_num) != model.config.n_layer:
+            raise MemoryStoreError(f"knn_num has {len(settings.knn_num)} entries but the model has "
+                                   f"{model.config.n_layer} layers: give one k per layer")
+        missing = [layer for layer in settings.layers if layer not in store.keys]
+        if missing:
+            raise MemoryStoreError(f"knn_num turns the method on in layers {missing}, but the memory store holds "
+                                   f"layers {store.layers} only")
+
+
+# -----------------------------------------------------------------------------
+# on disk: a directory with manifest.json (written last) and one safetensors file. No pickle.
+
+def _sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _write_durably(path, write):
+    write(path)
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+
+
+def save_store(store, path):
+    """
+    Atomic save. The tensors go to a new file, then manifest.json is replaced in one os.replace():
+    a crash at any point leaves either the previous store or the new one, never a mix.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise MemoryStoreError(f"{path} exists and is not a directory")
+    if path.is_dir() and any(path.iterdir()) and not (path / MANIFEST).exists():
+        raise MemoryStoreError(f"refusing to write a memory store into {path}: it is not empty and holds no store")
+    path.mkdir(parents=True, exist_ok=True)
+    tensors = {"token_ids": store.token_ids.contiguous()}
+    for layer in store.layers:
+        tensors[f"layer{layer}.keys"] = store.keys[layer].contiguous()
+        tensors[f"layer{layer}.values"] = store.values[layer].contiguous()
+    tmp = path / f".tensors-{uuid.uuid4().hex}.tmp"
+    _write_durably(tmp, lambda p: save_file(tensors, str(p)))
+    sha = _sha256(tmp)
+    tensors_file = f"tensors-{sha[:16]}.safetensors"
+    os.replace(tmp, path / tensors_file)
+    meta = dict(store.meta, format_version=FORMAT_VERSION, token_count=len(store),
+                tensors_file=tensors_file, tensors_sha256=sha)
+    tmp = path / f".manifest-{uuid.uuid4().hex}.tmp"
+    _write_durably(tmp, lambda p: p.write_text(json.dumps(meta, indent=1)))
+    os.replace(tmp, path / MANIFEST)  # the commit point
+    for old in path.glob("tensors-*.safetensors"):  # the previous store's tensors, now unreferenced
+        if old.name != tensors_file:
+            old.unlink()
+    store.meta = meta
+
+
+def load_store(path):
+    """Load a store saved by save_store, verifying it. Any problem: MemoryStoreError with one clear line."""
+    path = Path(path)
+    rebuild = "rebuild it with build_memory.py"
+    if not (path / MANIFEST).is_file():
+        raise MemoryStoreError(f"no memory store at {path}: expected a directory with {MANIFEST} "
+                               f"(make one with build_memory.py)")
+    try:
+        meta = json.loads((path / MANIFEST).read_text())
+        version, tensors_file, sha = meta["format_version"], meta["tensors_file"], meta["tensors_sha256"]
+        layers = [int(layer) for layer in meta["layers"]]
+        for key in ("model", "model_fingerprint", "n_head", "head_dim", "bookkeeping_token", "tokenizer", "texts"):
+            meta[key]
+    except (ValueError, KeyError, TypeError) as e:
+        raise MemoryStoreError(f"memory store {path} has a corrupted manifest ({type(e).__name__}: {e}); {rebuild}")
+    if version != FORMAT_VERSION:
+        raise MemoryStoreError(f"memory store {path} has format version {version}, this code reads "
+                               f"{FORMAT_VERSION}; {rebuild}")
+    file = path / tensors_file
+    if not file.is_file():
+        raise MemoryStoreError(f"memory store {path} is incomplete: {tensors_file} is missing; {rebuild}")
+    if _sha256(file) != sha:
+        raise MemoryStoreError(f"memory store {path} is corrupted: {tensors_file} does not match its checksum "
+                               f"(truncated or changed); {rebuild}")
+    try:
+        t = load_file(str(file))
+        store = MemoryStore(meta, {layer: t[f"layer{layer}.keys"] for layer in layers},
+                            {layer: t[f"layer{layer}.values"] for layer in layers}, t["token_ids"])
+    except (SafetensorError, KeyError, OSError) as e:
+        raise MemoryStoreError(f"memory store {path} is corrupted ({type(e).__name__}: {e}); {rebuild}")
+    expected = (meta["n_head"], meta["token_count"], meta["head_dim"])
+    for layer in layers:
+        if tuple(store.keys[layer].shape) != expected or tuple(store.values[layer].shape) != expected:
+            raise MemoryStoreError(f"memory store {path}: layer {layer} has shape {tuple(store.keys[layer].shape)}, "
+                                   f"the manifest says {expected}; {rebuild}")
+    return store

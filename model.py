@@ -1,0 +1,229 @@
+"""
+The language models, nanoGPT style, with a medium-term memory in chosen attention layers.
+
+GPT: GPT-2 (weights from transformers: the hub names or a local directory).
+Every attention layer calls memory.memory_attention where the memory is on in that layer,
+and plain scaled_dot_product_attention elsewhere. Parameter names follow transformers'
+modeling files, so checkpoints map one-to-one.
+"""
+
+import json
+import math
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+from torch.nn import functional as F
+
+from memory import memory_attention, weights_fingerprint
+
+
+class WeightsUnavailable(RuntimeError):
+    """Model weights or tokenizer files that cannot be had here: one line saying how to get them."""
+
+
+# -----------------------------------------------------------------------------
+# GPT-2
+
+@dataclass
+class GPTConfig:
+    block_size: int = 1024
+    vocab_size: int = 50257
+    n_layer: int = 12
+    n_head: int = 12
+    n_embd: int = 768
+    layer_norm_epsilon: float = 1e-5
+
+
+class CausalSelfAttention(nn.Module):
+
+    def __init__(self, config, layer_idx):
+        super().__init__()
+        self.layer_idx = layer_idx
+        self.n_head = config.n_head
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd)  # query, key, value for all heads
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd)
+
+    def forward(self, x, memory=None, capture=None):
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # [B, H, T, d]
+        if capture is not None and self.layer_idx in capture:  # building a memory: keep this layer's K and V
+            capture[self.layer_idx] = (k, v)
+        if memory is not None and memory.active(self.layer_idx):
+            y = memory_attention(q, k, v, memory, self.layer_idx)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return self.c_proj(y.transpose(1, 2).reshape(B, T, C))
+
+
+class MLP(nn.Module):
+
+    def __init__(self, config):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd)
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd)
+
+    def forward(self, x):
+        return self.c_proj(F.gelu(self.c_fc(x), approximate="tanh"))  # GPT-2's "gelu_new"
+
+
+class Block(nn.Module):
+
+    def __init__(self, config, layer_idx):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.attn = CausalSelfAttention(config, layer_idx)
+        self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.mlp = MLP(config)
+
+    def forward(self, x, memory=None, capture=None):
+        x = x + self.attn(self.ln_1(x), memory, capture)
+        return x + self.mlp(self.ln_2(x))
+
+
+class GPT(nn.Module):
+
+    def __init__(self, config, name="gpt2"):
+        super().__init__()
+        self.config = config
+        self.name = name
+        self.transformer = nn.ModuleDict(dict(
+            wte=nn.Embedding(config.vocab_size, config.n_embd),
+            wpe=nn.Embedding(config.block_size, config.n_embd),
+            h=nn.ModuleList([Block(config, i) for i in range(config.n_layer)]),
+            ln_f=nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon),
+        ))
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.lm_head.weight = self.transformer.wte.weight  # tied, as in GPT-2
+
+    def forward(self, idx, memory=None, capture=None):
+        """idx: [B, T] token ids -> logits [B, T, vocab]. memory: a memory.Memory or None.
+        capture: {layer: None} to be filled with that layer's (keys, values), for building a memory."""
+        T = idx.shape[1]
+        assert T <= self.config.block_size, f"sequence of {T} tokens, the context holds {self.config.block_size}"
+        pos = torch.arange(T, device=idx.device)
+        x = self.transformer.wte(idx) + self.transformer.wpe(pos)
+        for block in self.transformer.h:
+            x = block(x, memory, capture)
+        return self.lm_head(self.transformer.ln_f(x))
+
+    @classmethod
+    def from_pretrained(cls, name_or_path):
+        """'gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl' (through transformers, downloaded once where
+        there is internet) or a local transformers-format directory (config.json + model.safetensors)."""
+        from transformers import GPT2LMHeadModel
+        hf = load_transformers_model(GPT2LMHeadModel, name_or_path)
+        c = hf.config
+        config = GPTConfig(block_size=c.n_positions, vocab_size=c.vocab_size, n_layer=c.n_layer, n_head=c.n_head,
+                           n_embd=c.n_embd, layer_norm_epsilon=c.layer_norm_epsilon)
+        model = cls(config, name=str(name_or_path))
+        sd_hf = hf.state_dict()
+        # transformers' GPT-2 uses Conv1D modules, whose weights are the transpose of nn.Linear's
+        conv1d = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+        with torch.no_grad():
+            for name, p in model.state_dict().items():
+                w = sd_hf[name]
+                p.copy_(w.t() if name.endswith(conv1d) else w)
+        model.eval()
+        model.fingerprint = weights_fingerprint(model)
+        return model
+
+
+# -----------------------------------------------------------------------------
+# generation (exact mode: the whole sequence is recomputed for every new token, as the paper did)
+
+@torch.no_grad()
+def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, memory=None, generator=None):
+    """idx: [B, T] prompt ids. Returns [B, T + max_new_tokens]. Each step re-selects memory positions
+    with the newest token's attention."""
+    for _ in range(max_new_tokens):
+        idx_cond = idx[:, -model.config.block_size:]
+        logits = model(idx_cond, memory=memory)[:, -1, :]
+        if temperature == 0:
+            idx_next = logits.argmax(dim=-1, keepdim=True)
+        else:
+            logits = logits.float() / temperature
+            if top_k is not None:
+                kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]
+                logits = logits.masked_fill(logits < kth, float("-inf"))
+            idx_next = torch.multinomial(F.softmax(logits, dim=-1), num_samples=1, generator=generator)
+        idx = torch.cat((idx, idx_next), dim=1)
+    return idx
+
+
+# -----------------------------------------------------------------------------
+# loading: weights through transformers, tokenizers, one entry point for the scripts
+
+GPT2_NAMES = ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl")
+
+
+def hub_reachable(host="huggingface.co", timeout=3.0):
+    """Whether downloading can work at all; lets an offline machine fail in a second, not after retries."""
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        return False
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def load_transformers_model(hf_class, name_or_path):
+    """Weights from a local directory, transformers' cache, or (where there is internet) the hub."""
+    if os.path.isdir(name_or_path):
+        return hf_class.from_pretrained(name_or_path, use_safetensors=True, torch_dtype=torch.float32)
+    if os.sep in str(name_or_path) or str(name_or_path).startswith("."):
+        raise WeightsUnavailable(f"no model directory at {name_or_path}")
+    try:
+        return hf_class.from_pretrained(name_or_path, local_files_only=True, torch_dtype=torch.float32)
+    except OSError:
+        pass
+    if not hub_reachable():
+        raise WeightsUnavailable(
+            f"the weights of '{name_or_path}' are not on this machine and the model hub cannot be reached: run once "
+            f"with internet access (transformers caches them), or pass --init_from=/path/to/dir holding a "
+            f"transformers-format {name_or_path} (config.json + model.safetensors)")
+    return hf_class.from_pretrained(name_or_path, torch_dtype=torch.float32)
+
+
+@dataclass
+class Tokenizer:
+    name: str
+    encode: callable  # str -> list[int], no special tokens added
+    decode: callable  # list[int] -> str
+
+
+def gpt2_tokenizer(model_dir=None):
+    """tiktoken's GPT-2 BPE. A model directory holding vocab.json + merges.txt (transformers' names for the
+    same two files) is used as is, so a local GPT-2 works offline; otherwise tiktoken fetches and caches them."""
+    import tiktoken
+    if model_dir is not None and (Path(model_dir) / "vocab.json").is_file() and (Path(model_dir) / "merges.txt").is_file():
+        from tiktoken.load import data_gym_to_mergeable_bpe_ranks
+        from tiktoken_ext.openai_public import ENDOFTEXT, r50k_pat_str  # tiktoken's own gpt2 definition
+        ranks = data_gym_to_mergeable_bpe_ranks(vocab_bpe_file=str(Path(model_dir) / "merges.txt"),
+                                                encoder_json_file=str(Path(model_dir) / "vocab.json"))
+        enc = tiktoken.Encoding(name="gpt2", pat_str=r50k_pat_str, mergeable_ranks=ranks,
+                                special_tokens={ENDOFTEXT: 50256})
+    else:
+        try:
+            enc = tiktoken.get_encoding("gpt2")
+        except Exception as e:  # tiktoken raises plain connection errors from requests
+            raise WeightsUnavailable(f"GPT-2 tokenizer files are not cached and cannot be downloaded ({type(e).__name__}); "
+                                     f"run once with internet, or put vocab.json and merges.txt in the model directory")
+    return Tokenizer("gpt2", lambda s: enc.encode(s, allowed_special={"<|endoftext|>"}), enc.decode)
+
+
+def load_model(init_from, device="cpu", dtype="float32"):
+    """The scripts' one entry point: (model, tokenizer) for a GPT-2 name or a local directory."""
+    if init_from in GPT2_NAMES or os.path.isdir(init_from):
+        model = GPT.from_pretrained(init_from)
+        tokenizer = gpt2_tokenizer(init_from if os.path.isdir(init_from) else None)
+    else:
+        raise WeightsUnavailable(f"unknown init_from '{init_from}': use one of {', '.join(GPT2_NAMES)} "
+                                 f"or a local transformers-format directory")
+    dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    return model.to(device=device, dtype=dtypes[dtype]), tokenizer

@@ -1,0 +1,94 @@
+"""
+Sample from a model with (and optionally without) a medium-term memory.
+
+    python sample.py config/sample_gpt2_type_3_method.py
+    python sample.py config/sample_gpt2.py --start="The weather today" --num_samples=3
+"""
+import sys
+
+import torch
+
+from configurator import ConfigError, configure, read_text
+from memory import Memory, MemorySettings, MemoryStoreError, build_store, check_store, explain_trace, load_store
+from model import WeightsUnavailable, generate, load_model
+
+# -----------------------------------------------------------------------------
+init_from = "gpt2"  # 'gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl', or a local transformers-format directory
+start = "\n"  # the prompt, or FILE:path
+num_samples = 1  # samples, with seeds seed, seed + 1, ...
+max_new_tokens = 100
+temperature = 0.8  # 1.0 = no change, < 1.0 = less random; 0 = greedy
+top_k = 200  # keep only the top_k most likely tokens
+seed = 1337
+device = "cpu"  # 'cpu', 'cuda', 'cuda:0', ...
+dtype = "float32"  # 'float32', 'bfloat16' or 'float16'
+# the memory: text read into a store on the fly, or a store made by build_memory.py
+memory = ""  # memory text, or FILE:path; '' = none
+mem_store = ""  # directory of a store from build_memory.py; '' = none
+bookkeeping_token = "\n"  # creation 2: prepended to the memory text, then dropped ('' = creation 1)
+# the method (see the README's table)
+knn_num = []  # k nearest neighbours per layer, one entry per layer; 0 = off in that layer
+mem_frac = 5.0  # MF, equation 4
+bookkeeping_frac = 0.9  # BF, equation 4
+knn_softmax_influence = 1.0  # TS, equation 5
+resid_only = False  # True: the token's own key/value are not candidates (Type 2)
+resid_frac = 0.0  # r: v <- (1 - r) m + r v (Types 2 and 3)
+unadulterated_gpt = False  # also print the continuation without memory, same seed, first
+method_text = ""  # a label for the memory run's output
+explain = False  # print which memory entries the method retrieved on the first step (paper Tables 2, 3)
+# -----------------------------------------------------------------------------
+
+
+def main():
+    configure(globals())
+    torch.manual_seed(seed)
+    model, tokenizer = load_model(init_from, device, dtype)
+    settings = MemorySettings(knn_num=list(knn_num), mem_frac=mem_frac, bookkeeping_frac=bookkeeping_frac,
+                              knn_softmax_influence=knn_softmax_influence, resid_only=resid_only,
+                              resid_frac=resid_frac)
+    mem = None
+    if memory and mem_store:
+        raise ConfigError("set memory (text read on the fly) or mem_store (a saved store), not both")
+    if memory or mem_store:
+        if not settings.layers:
+            raise ConfigError("a memory is given but knn_num turns the method on in no layer")
+        if mem_store:
+            store = load_store(mem_store)
+        else:
+            store = build_store(model, tokenizer, read_text(memory), settings.layers, bookkeeping_token)
+        check_store(store, model, settings)
+        for layer in settings.layers:
+            if settings.knn_num[layer] > len(store):
+                print(f"note: k = {settings.knn_num[layer]} in layer {layer} but the store holds {len(store)} "
+                      f"tokens; the missing neighbours get weight 0")
+        mem = Memory(store, settings)
+    elif settings.layers:
+        print("note: knn_num is set but no memory is given (memory or mem_store): sampling without memory")
+
+    prompt = tokenizer.encode(read_text(start))
+    if not prompt:
+        raise ConfigError("start is empty: give a prompt (the paper uses '\\n' followed by text)")
+    x = torch.tensor(prompt, dtype=torch.long, device=device)[None]
+    label = method_text or (f"{settings.method_type} method, layers {settings.layers}" if mem else "no memory")
+    for i in range(num_samples):
+        runs = ([("unadulterated model (no memory)", None)] if unadulterated_gpt and mem else []) + [(label, mem)]
+        for name, m in runs:
+            generator = torch.Generator(device=device).manual_seed(seed + i)  # same seed with and without memory
+            y = generate(model, x, max_new_tokens, temperature, top_k if top_k > 0 else None, m, generator)
+            print(f"=== {name} | seed {seed + i} ===")
+            print(tokenizer.decode(y[0].tolist()))
+            print("-" * 40)
+    if explain and mem:
+        mem.trace = []
+        with torch.no_grad():
+            model(x, memory=mem)  # the first generation step again, recording what it retrieved
+        print(f"=== retrieval on the first step: {len(mem.trace)} token-heads selected ===")
+        print(explain_trace(mem.trace, tokenizer.decode, prompt))
+        mem.trace = None
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (ConfigError, MemoryStoreError, WeightsUnavailable) as e:
+        sys.exit(f"error: {e}")

@@ -1,0 +1,118 @@
+"""configurator.py, and sample.py / build_memory.py run as a user runs them."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from configurator import ConfigError, configure, read_text
+from conftest import REPO
+
+
+def defaults():
+    return dict(init_from="gpt2", temperature=0.8, num_samples=1, knn_num=[], resid_only=False, mem_store="",
+                start="\n")
+
+
+def test_config_file_then_overrides(tmp_path):
+    cfg = tmp_path / "c.py"
+    cfg.write_text("temperature = 1\nknn_num = [0, 5]\n_helper = 3\nimport math\n")
+    ns = defaults()
+    configure(ns, [str(cfg), "--num_samples=3", "--init_from=gpt2-medium", "--resid_only=True", "--start=42"])
+    assert ns["temperature"] == 1.0 and isinstance(ns["temperature"], float)
+    assert ns["knn_num"] == [0, 5] and ns["num_samples"] == 3 and ns["init_from"] == "gpt2-medium"
+    assert ns["resid_only"] is True and ns["start"] == "42"
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["--temprature=0.5"], ["unknown setting 'temprature'"]),
+    (["--num_samples=many"], ["num_samples must be int", "'many'"]),
+    (["--temperature=[1]"], ["temperature must be float"]),
+    (["--num_samples=True"], ["num_samples must be int"]),
+    (["--knn_num=5"], ["knn_num must be list"]),
+    (["--seed"], ["--key=value"]),
+    (["missing_config.py"], ["not found"]),
+])
+def test_bad_settings_are_refused_with_one_line(argv, words):
+    with pytest.raises(ConfigError) as e:
+        configure(defaults(), argv)
+    assert "\n" not in str(e.value)
+    for w in words:
+        assert w in str(e.value)
+
+
+def test_unknown_key_in_a_config_file(tmp_path):
+    cfg = tmp_path / "c.py"
+    cfg.write_text("mem_fraction = 5.0\n")
+    ns = dict(defaults(), mem_frac=5.0)
+    with pytest.raises(ConfigError, match=r"c.py: unknown setting 'mem_fraction' \(did you mean mem_frac"):
+        configure(ns, [str(cfg)])
+
+
+def test_file_text(tmp_path):
+    (tmp_path / "m.txt").write_text("hello cats")
+    assert read_text(f"FILE:{tmp_path / 'm.txt'}") == "hello cats"
+    assert "Cats are" in read_text("FILE:data/cats.txt")  # repository-relative, from any directory
+    with pytest.raises(ConfigError, match="no such file"):
+        read_text("FILE:nope.txt")
+
+
+# -----------------------------------------------------------------------------
+# the scripts, end to end, in a subprocess
+
+def run(*args, env=None, cwd=None):
+    env = dict(os.environ, **(env or {}))
+    args = [str(REPO / a) if a.endswith(".py") else a for a in args]  # scripts and configs, from any directory
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, cwd=cwd or REPO,
+                          timeout=300)
+
+
+def section(stdout, title):
+    """The text printed under the `=== title | seed ... ===` header."""
+    part = stdout.split("=== " + title)[1]
+    return part.split("\n", 1)[1].split("-" * 40)[0]
+
+
+@pytest.mark.slow
+def test_missing_gpt2_weights_is_one_line(tmp_path):
+    r = run("sample.py", "config/sample_gpt2_type_3_method.py", env=dict(HF_HOME=str(tmp_path), HF_HUB_OFFLINE="1"))
+    assert r.returncode == 1
+    assert r.stderr.strip().startswith("error: the weights of 'gpt2' are not on this machine")
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+@pytest.mark.slow
+def test_sample_end_to_end_and_saved_store_gives_the_same_continuation(gpt2_dir, tmp_path):
+    knn = "--knn_num=[0,5,5,0]"
+    on_the_fly = run("sample.py", "config/sample_gpt2_type_3_method.py", f"--init_from={gpt2_dir}", knn,
+                     "--max_new_tokens=15", "--explain=True")
+    assert on_the_fly.returncode == 0, on_the_fly.stderr
+    out = on_the_fly.stdout
+    assert "=== unadulterated model (no memory) | seed 1337 ===" in out
+    assert "=== Type 3 method (Table 1)" in out and "retrieval on the first step" in out
+    with_memory = section(out, "Type 3 method")
+    assert with_memory != section(out, "unadulterated model")
+
+    store = tmp_path / "cats_store"
+    built = run("build_memory.py", f"--init_from={gpt2_dir}", "--memory=FILE:data/cats.txt", "--layers=[1,2]",
+                f"--mem_store={store}")
+    assert built.returncode == 0, built.stderr
+    assert "tokens stored per layer and head" in built.stdout and (store / "manifest.json").is_file()
+    from_store = run("sample.py", "config/sample_gpt2_type_3_method.py", f"--init_from={gpt2_dir}", knn,
+                     "--max_new_tokens=15", "--memory=", f"--mem_store={store}", cwd=tmp_path)
+    assert from_store.returncode == 0, from_store.stderr
+    assert section(from_store.stdout, "Type 3 method") == with_memory
+
+
+@pytest.mark.slow
+def test_scripts_report_bad_input_in_one_line(gpt2_dir, tmp_path):
+    cases = [
+        (["sample.py", "--temprature=1"], "unknown setting"),
+        (["sample.py", f"--init_from={gpt2_dir}", f"--mem_store={tmp_path}"], "knn_num turns the method on in no layer"),
+        (["sample.py", f"--init_from={gpt2_dir}", f"--mem_store={tmp_path}", "--knn_num=[0,5,0,0]"], "no memory store"),
+        (["build_memory.py", f"--init_from={gpt2_dir}", "--memory=", "--layers=[1]", f"--mem_store={tmp_path / 's'}"],
+         "memory text is empty"),
+    ]
+    for args, words in cases:
+        r = run(*args)
+        assert r.returncode == 1 and words in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
