@@ -302,8 +302,7 @@ def check_store(store, model, settings=None):
         raise MemoryStoreError(
             f"memory store was built with model '{m['model']}' (weights {m['model_fingerprint']}) but this model is "
             f"'{model.name}' (weights {fp}): rebuild it with build_memory.py --init_from={model.name}")
-    d = model.config.n_embd // model.config.n_head
-    n_kv = getattr(model.config, "n_kv_head", model.config.n_head)
+    d, n_kv = model.config.head_dim, model.config.n_kv_head
     if (m["n_head"], m["head_dim"]) != (n_kv, d):
         raise MemoryStoreError(f"memory store has {m['n_head']} heads of dim {m['head_dim']}, "
                                f"the model {n_kv} of dim {d}")

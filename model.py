@@ -2,6 +2,7 @@
 The language models, nanoGPT style, with a medium-term memory in chosen attention layers.
 
 GPT: GPT-2 (weights from transformers: the hub names or a local directory).
+Llama: the Llama family (SmolLM2-135M-Instruct is the embedded default; see smollm2.py).
 Every attention layer calls memory.memory_attention where the memory is on in that layer,
 and plain scaled_dot_product_attention elsewhere. Parameter names follow transformers'
 modeling files, so checkpoints map one-to-one.
@@ -36,6 +37,14 @@ class GPTConfig:
     n_head: int = 12
     n_embd: int = 768
     layer_norm_epsilon: float = 1e-5
+
+    @property
+    def head_dim(self):
+        return self.n_embd // self.n_head
+
+    @property
+    def n_kv_head(self):
+        return self.n_head
 
 
 class CausalSelfAttention(nn.Module):
@@ -128,6 +137,154 @@ class GPT(nn.Module):
             for name, p in model.state_dict().items():
                 w = sd_hf[name]
                 p.copy_(w.t() if name.endswith(conv1d) else w)
+        model.eval()
+        model.fingerprint = weights_fingerprint(model)
+        return model
+
+
+# -----------------------------------------------------------------------------
+# Llama family (SmolLM2): RMSNorm, rotary positions, grouped-query attention, SwiGLU
+
+@dataclass
+class LlamaConfig:
+    block_size: int = 8192
+    vocab_size: int = 49152
+    n_layer: int = 30
+    n_head: int = 9
+    n_kv_head: int = 3
+    n_embd: int = 576
+    head_dim: int = 64
+    intermediate_size: int = 1536
+    rope_theta: float = 100000.0
+    rms_norm_eps: float = 1e-5
+    tie_word_embeddings: bool = True
+
+
+class RMSNorm(nn.Module):
+
+    def __init__(self, dim, eps):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x):
+        x32 = x.float()
+        return (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)).to(x.dtype) * self.weight
+
+
+def rotary_cos_sin(config, T, device):
+    """cos, sin [T, head_dim] for positions 0..T-1 (transformers' layout: two halves, not interleaved)."""
+    inv_freq = 1.0 / config.rope_theta ** (torch.arange(0, config.head_dim, 2, device=device).float() / config.head_dim)
+    freqs = torch.outer(torch.arange(T, device=device).float(), inv_freq)
+    emb = torch.cat((freqs, freqs), dim=-1)
+    return emb.cos(), emb.sin()
+
+
+def apply_rotary(x, cos, sin):
+    x1, x2 = x.chunk(2, dim=-1)
+    return x * cos + torch.cat((-x2, x1), dim=-1) * sin
+
+
+class LlamaAttention(nn.Module):
+
+    def __init__(self, config, layer_idx):
+        super().__init__()
+        self.layer_idx = layer_idx
+        self.n_head, self.n_kv_head, self.head_dim = config.n_head, config.n_kv_head, config.head_dim
+        self.q_proj = nn.Linear(config.n_embd, config.n_head * config.head_dim, bias=False)
+        self.k_proj = nn.Linear(config.n_embd, config.n_kv_head * config.head_dim, bias=False)
+        self.v_proj = nn.Linear(config.n_embd, config.n_kv_head * config.head_dim, bias=False)
+        self.o_proj = nn.Linear(config.n_head * config.head_dim, config.n_embd, bias=False)
+
+    def forward(self, x, cos, sin, memory=None, capture=None):
+        B, T, _ = x.shape
+        q = self.q_proj(x).view(B, T, self.n_head, self.head_dim).transpose(1, 2)     # [B, H, T, d]
+        k = self.k_proj(x).view(B, T, self.n_kv_head, self.head_dim).transpose(1, 2)  # [B, H_kv, T, d]
+        v = self.v_proj(x).view(B, T, self.n_kv_head, self.head_dim).transpose(1, 2)
+        if capture is not None and self.layer_idx in capture:  # the store keeps pre-rotary keys: position-free
+            capture[self.layer_idx] = (k, v)
+        q_rot, k_rot = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        if memory is not None and memory.active(self.layer_idx):
+            group = self.n_head // self.n_kv_head  # query head h reads KV head h // group
+            rep = lambda t: t.repeat_interleave(group, dim=1)
+            y = memory_attention(q_rot, rep(k_rot), rep(v), memory, self.layer_idx, q_raw=q, k_raw=rep(k))
+        else:
+            y = F.scaled_dot_product_attention(q_rot, k_rot, v, is_causal=True, enable_gqa=True)
+        return self.o_proj(y.transpose(1, 2).reshape(B, T, self.n_head * self.head_dim))
+
+
+class LlamaMLP(nn.Module):
+
+    def __init__(self, config):
+        super().__init__()
+        self.gate_proj = nn.Linear(config.n_embd, config.intermediate_size, bias=False)
+        self.up_proj = nn.Linear(config.n_embd, config.intermediate_size, bias=False)
+        self.down_proj = nn.Linear(config.intermediate_size, config.n_embd, bias=False)
+
+    def forward(self, x):
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))  # SwiGLU
+
+
+class LlamaBlock(nn.Module):
+
+    def __init__(self, config, layer_idx):
+        super().__init__()
+        self.input_layernorm = RMSNorm(config.n_embd, config.rms_norm_eps)
+        self.self_attn = LlamaAttention(config, layer_idx)
+        self.post_attention_layernorm = RMSNorm(config.n_embd, config.rms_norm_eps)
+        self.mlp = LlamaMLP(config)
+
+    def forward(self, x, cos, sin, memory=None, capture=None):
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, memory, capture)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class Llama(nn.Module):
+
+    def __init__(self, config, name="llama"):
+        super().__init__()
+        self.config = config
+        self.name = name
+        self.model = nn.ModuleDict(dict(
+            embed_tokens=nn.Embedding(config.vocab_size, config.n_embd),
+            layers=nn.ModuleList([LlamaBlock(config, i) for i in range(config.n_layer)]),
+            norm=RMSNorm(config.n_embd, config.rms_norm_eps),
+        ))
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        if config.tie_word_embeddings:
+            self.lm_head.weight = self.model.embed_tokens.weight
+
+    def forward(self, idx, memory=None, capture=None):
+        """As GPT.forward. capture receives pre-rotary keys and values per KV head."""
+        T = idx.shape[1]
+        assert T <= self.config.block_size, f"sequence of {T} tokens, the context holds {self.config.block_size}"
+        x = self.model.embed_tokens(idx)
+        cos, sin = rotary_cos_sin(self.config, T, idx.device)
+        cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+        for block in self.model.layers:
+            x = block(x, cos, sin, memory, capture)
+        return self.lm_head(self.model.norm(x))
+
+    @classmethod
+    def from_pretrained(cls, path, name=None):
+        """A local transformers-format Llama directory (config.json + model.safetensors)."""
+        from transformers import LlamaForCausalLM
+        hf = load_transformers_model(LlamaForCausalLM, path)
+        c = hf.config
+        rope = getattr(c, "rope_parameters", None) or {"rope_type": "default", "rope_theta": c.rope_theta}
+        if rope.get("rope_type", "default") != "default":
+            raise WeightsUnavailable(f"{path}: rotary scaling '{rope['rope_type']}' is not supported")
+        config = LlamaConfig(block_size=c.max_position_embeddings, vocab_size=c.vocab_size,
+                             n_layer=c.num_hidden_layers, n_head=c.num_attention_heads,
+                             n_kv_head=c.num_key_value_heads, n_embd=c.hidden_size,
+                             head_dim=getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads,
+                             intermediate_size=c.intermediate_size, rope_theta=float(rope["rope_theta"]),
+                             rms_norm_eps=c.rms_norm_eps, tie_word_embeddings=c.tie_word_embeddings)
+        model = cls(config, name=name or str(path))
+        model.load_state_dict(hf.state_dict(), strict=False)  # same names; the tied lm_head may be absent
+        missing = set(model.state_dict()) - set(hf.state_dict())
+        if missing - {"lm_head.weight"}:
+            raise WeightsUnavailable(f"{path}: weights missing for {sorted(missing)[:3]}")
         model.eval()
         model.fingerprint = weights_fingerprint(model)
         return model

@@ -35,3 +35,38 @@ def gpt2(gpt2_dir):
 def hf_gpt2(gpt2_dir):
     from transformers import GPT2LMHeadModel
     return GPT2LMHeadModel.from_pretrained(gpt2_dir).eval()
+
+
+def save_random_llama(path, seed=0):
+    """A tiny randomly initialised Llama (grouped KV heads, tied embeddings) in transformers' format."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=256, hidden_size=48, intermediate_size=96, num_hidden_layers=4,
+                         num_attention_heads=6, num_key_value_heads=2, max_position_embeddings=64,
+                         rope_theta=100000.0, rms_norm_eps=1e-5, tie_word_embeddings=True)
+    model = LlamaForCausalLM(config)
+    with torch.no_grad():  # transformers initialises small; larger weights make attention and memory matter
+        for name, p in model.named_parameters():
+            if "norm" not in name:
+                p.normal_(0, 0.2)
+    model.save_pretrained(path, safe_serialization=True)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def llama_dir(tmp_path_factory):
+    return save_random_llama(tmp_path_factory.mktemp("llamatiny"))
+
+
+@pytest.fixture(scope="session")
+def llama(llama_dir):
+    """(model, tokenizer): a byte-level tokenizer fits the tiny vocabulary of 256."""
+    from model import Llama, Tokenizer
+    tokenizer = Tokenizer("bytes", lambda s: list(s.encode()), lambda ids: bytes(ids).decode(errors="replace"))
+    return Llama.from_pretrained(llama_dir), tokenizer
+
+
+@pytest.fixture(scope="session")
+def hf_llama(llama_dir):
+    from transformers import LlamaForCausalLM
+    return LlamaForCausalLM.from_pretrained(llama_dir).eval()

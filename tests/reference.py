@@ -88,3 +88,44 @@ def reference_gpt2_logits(hf_state, n_head, idx, memory_layers, store, settings)
         h = torch.nn.functional.gelu(h, approximate="tanh")
         x = x + h @ sd[p + "mlp.c_proj.weight"] + sd[p + "mlp.c_proj.bias"]
     return ln(x, "transformer.ln_f") @ sd["transformer.wte.weight"].T
+
+
+def reference_llama_logits(hf_state, config, idx, memory_layers, store, settings):
+    """Llama forward from transformers' state dict, written out plainly, with the loop reference in the
+    memory layers: search and equation 5 on pre-rotary keys/queries, KV heads repeated to query heads."""
+    sd = {name: p.double() for name, p in hf_state.items()}
+    B, T = idx.shape
+    H, H_kv, d = config.num_attention_heads, config.num_key_value_heads, config.hidden_size // config.num_attention_heads
+    theta = config.rope_parameters["rope_theta"]
+    inv_freq = 1.0 / theta ** (torch.arange(0, d, 2).double() / d)
+    angles = torch.arange(T).double()[:, None] * inv_freq[None]  # [T, d/2]
+    cos, sin = angles.cos().repeat(1, 2), angles.sin().repeat(1, 2)
+
+    def rotate(x):
+        x1, x2 = x[..., : d // 2], x[..., d // 2:]
+        return x * cos + torch.cat([-x2, x1], dim=-1) * sin
+
+    def rms(x, w):
+        return x / torch.sqrt((x ** 2).mean(-1, keepdim=True) + config.rms_norm_eps) * w
+
+    x = sd["model.embed_tokens.weight"][idx]
+    for layer in range(config.num_hidden_layers):
+        p = f"model.layers.{layer}."
+        h = rms(x, sd[p + "input_layernorm.weight"])
+        q = (h @ sd[p + "self_attn.q_proj.weight"].T).view(B, T, H, d).transpose(1, 2)
+        k = (h @ sd[p + "self_attn.k_proj.weight"].T).view(B, T, H_kv, d).transpose(1, 2)
+        v = (h @ sd[p + "self_attn.v_proj.weight"].T).view(B, T, H_kv, d).transpose(1, 2)
+        k, v = k.repeat_interleave(H // H_kv, dim=1), v.repeat_interleave(H // H_kv, dim=1)
+        knn = memory_layers.get(layer, 0)
+        if knn > 0:
+            y = reference_memory_attention(rotate(q), rotate(k), v, store.keys[layer], store.values[layer], knn,
+                                           settings.mem_frac, settings.bookkeeping_frac,
+                                           settings.knn_softmax_influence, settings.resid_only, settings.resid_frac,
+                                           q_raw=q, k_raw=k)
+        else:
+            y = torch.nn.functional.scaled_dot_product_attention(rotate(q), rotate(k), v, is_causal=True)
+        x = x + y.transpose(1, 2).reshape(B, T, H * d) @ sd[p + "self_attn.o_proj.weight"].T
+        h = rms(x, sd[p + "post_attention_layernorm.weight"])
+        gate, up = h @ sd[p + "mlp.gate_proj.weight"].T, h @ sd[p + "mlp.up_proj.weight"].T
+        x = x + (torch.nn.functional.silu(gate) * up) @ sd[p + "mlp.down_proj.weight"].T
+    return rms(x, sd["model.norm.weight"]) @ sd["model.embed_tokens.weight"].T
