@@ -332,11 +332,11 @@ def hub_reachable(host="huggingface.co", timeout=3.0):
 def load_transformers_model(hf_class, name_or_path):
     """Weights from a local directory, transformers' cache, or (where there is internet) the hub."""
     if os.path.isdir(name_or_path):
-        return hf_class.from_pretrained(name_or_path, use_safetensors=True, torch_dtype=torch.float32)
+        return hf_class.from_pretrained(name_or_path, use_safetensors=True, dtype=torch.float32)
     if os.sep in str(name_or_path) or str(name_or_path).startswith("."):
         raise WeightsUnavailable(f"no model directory at {name_or_path}")
     try:
-        return hf_class.from_pretrained(name_or_path, local_files_only=True, torch_dtype=torch.float32)
+        return hf_class.from_pretrained(name_or_path, local_files_only=True, dtype=torch.float32)
     except OSError:
         pass
     if not hub_reachable():
@@ -344,7 +344,7 @@ def load_transformers_model(hf_class, name_or_path):
             f"the weights of '{name_or_path}' are not on this machine and the model hub cannot be reached: run once "
             f"with internet access (transformers caches them), or pass --init_from=/path/to/dir holding a "
             f"transformers-format {name_or_path} (config.json + model.safetensors)")
-    return hf_class.from_pretrained(name_or_path, torch_dtype=torch.float32)
+    return hf_class.from_pretrained(name_or_path, dtype=torch.float32)
 
 
 @dataclass
@@ -374,13 +374,35 @@ def gpt2_tokenizer(model_dir=None):
     return Tokenizer("gpt2", lambda s: enc.encode(s, allowed_special={"<|endoftext|>"}), enc.decode)
 
 
+def hf_tokenizer(model_dir, name):
+    """A transformers-format directory's tokenizer.json, through the tokenizers library."""
+    from tokenizers import Tokenizer as HFTokenizer
+    tok = HFTokenizer.from_file(str(Path(model_dir) / "tokenizer.json"))
+    return Tokenizer(name, lambda s: tok.encode(s, add_special_tokens=False).ids,
+                     lambda ids: tok.decode(list(ids), skip_special_tokens=False))
+
+
 def load_model(init_from, device="cpu", dtype="float32"):
-    """The scripts' one entry point: (model, tokenizer) for a GPT-2 name or a local directory."""
-    if init_from in GPT2_NAMES or os.path.isdir(init_from):
+    """The scripts' one entry point: (model, tokenizer) for 'smollm2' (the embedded default),
+    a GPT-2 name, or a local transformers-format GPT-2 or Llama directory."""
+    transformers_logging_quiet()
+    if init_from == "smollm2":
+        import smollm2
+        path = smollm2.converted_dir()
+        model, tokenizer = Llama.from_pretrained(path, name="smollm2"), hf_tokenizer(path, "smollm2")
+    elif os.path.isdir(init_from) and json.loads((Path(init_from) / "config.json").read_text()).get("model_type") == "llama":
+        model, tokenizer = Llama.from_pretrained(init_from), hf_tokenizer(init_from, str(init_from))
+    elif init_from in GPT2_NAMES or os.path.isdir(init_from):
         model = GPT.from_pretrained(init_from)
         tokenizer = gpt2_tokenizer(init_from if os.path.isdir(init_from) else None)
     else:
-        raise WeightsUnavailable(f"unknown init_from '{init_from}': use one of {', '.join(GPT2_NAMES)} "
+        raise WeightsUnavailable(f"unknown init_from '{init_from}': use smollm2, one of {', '.join(GPT2_NAMES)}, "
                                  f"or a local transformers-format directory")
     dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
     return model.to(device=device, dtype=dtypes[dtype]), tokenizer
+
+
+def transformers_logging_quiet():
+    """transformers' per-load progress bars say nothing useful to a sampling script."""
+    from transformers.utils import logging
+    logging.disable_progress_bar()

@@ -13,7 +13,7 @@ from memory import Memory, MemorySettings, MemoryStoreError, build_store, check_
 from model import WeightsUnavailable, generate, load_model
 
 # -----------------------------------------------------------------------------
-init_from = "gpt2"  # 'gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl', or a local transformers-format directory
+init_from = "smollm2"  # 'smollm2' (embedded), 'gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl', or a local directory
 start = "\n"  # the prompt, or FILE:path
 num_samples = 1  # samples, with seeds seed, seed + 1, ...
 max_new_tokens = 100
@@ -35,8 +35,14 @@ resid_only = False  # True: the token's own key/value are not candidates (Type 2
 resid_frac = 0.0  # r: v <- (1 - r) m + r v (Types 2 and 3)
 unadulterated_gpt = False  # also print the continuation without memory, same seed, first
 method_text = ""  # a label for the memory run's output
+show_vader = True  # print the VADER sentiment (compound) of each continuation, the prompt left out
 explain = False  # print which memory entries the method retrieved on the first step (paper Tables 2, 3)
 # -----------------------------------------------------------------------------
+
+
+def vader_compound(text):
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+    return SentimentIntensityAnalyzer().polarity_scores(text)["compound"]
 
 
 def main():
@@ -77,6 +83,8 @@ def main():
             y = generate(model, x, max_new_tokens, temperature, top_k if top_k > 0 else None, m, generator)
             print(f"=== {name} | seed {seed + i} ===")
             print(tokenizer.decode(y[0].tolist()))
+            if show_vader:
+                print(f"[VADER compound of the continuation: {vader_compound(tokenizer.decode(y[0, len(prompt):].tolist())):+.4f}]")
             print("-" * 40)
     if explain and mem:
         mem.trace = []

