@@ -64,7 +64,8 @@ class Memory:
     """What a model's forward needs to use a memory: the store, the settings, an optional trace."""
     store: "MemoryStore"
     settings: MemorySettings
-    trace: list = None  # set to [] to record every retrieval (see explain_trace())
+    trace: list = None    # set to [] to record every retrieval (see explain_trace())
+    mode: str = "exact"   # 'exact': the paper's; 'cached': each token uses the memory for its own output only
 
     def active(self, layer):
         return self.settings.knn_num[layer] > 0
@@ -73,11 +74,12 @@ class Memory:
 # -----------------------------------------------------------------------------
 # the method, inside one memory layer (METHOD.md steps 1-10)
 
-def select_positions(a, mem_frac, bookkeeping_frac):
-    """Equation 4. a: [B, H, T], the newest token's attention row. Returns a bool mask [B, H, T]."""
-    T = a.shape[-1]
+def select_positions(a, mem_frac, bookkeeping_frac, n=None):
+    """Equation 4. a: [..., T] attention rows; n: context length of each row (default T; broadcastable
+    to a[..., :1], for rows that see fewer positions). Returns a bool mask like a."""
+    n = a.shape[-1] if n is None else n
     if mem_frac > 0:
-        keep = a >= 1.0 / (mem_frac * T)             # step 3: enough attention from the newest token
+        keep = a >= 1.0 / (mem_frac * n)               # step 3: enough attention from the newest token
     else:
         keep = torch.zeros_like(a, dtype=torch.bool)  # step 3, MF = 0: only position 0 can be chosen
         keep[..., 0] = True
@@ -89,25 +91,37 @@ def select_positions(a, mem_frac, bookkeeping_frac):
 def memory_attention(q, k, v, memory, layer, q_raw=None, k_raw=None):
     """
     Causal attention whose values are first updated from the memory.
-    q, k, v: [B, H, T, d] as the layer's attention uses them (k, v repeated to the query heads).
-    q_raw, k_raw: [B, H, T, d], the vectors compared with stored keys (search and equation 5);
-    for rotary models the pre-rotary ones, so that memory is position-free. Default: q, k.
-    Returns y = A v' : [B, H, T, d].
+    q: [B, H, Tq, d], the queries of the last Tq of T positions; k, v: [B, H, T, d] (k, v repeated to
+    the query heads). q_raw, k_raw: [B, H, T, d], the vectors compared with stored keys (search and
+    equation 5) at every position; for rotary models the pre-rotary ones, so that memory is
+    position-free. Default: q (then Tq = T) and k.
+    Exact mode: the newest row selects positions, their updated values serve every row (step 10).
+    Cached mode: every row selects for itself, as if it were the newest token, and uses the updated
+    values for its own output only. Returns y: [B, H, Tq, d].
     """
-    B, H, T, d = q.shape
+    B, H, Tq, d = q.shape
+    T = k.shape[2]
     q_raw = q if q_raw is None else q_raw
     k_raw = k if k_raw is None else k_raw
     # equation 1: the causal attention probabilities, needed explicitly to select positions
-    scores = (q @ k.transpose(-2, -1)) / math.sqrt(d)
-    causal = torch.ones(T, T, dtype=torch.bool, device=q.device).tril()
-    A = scores.masked_fill(~causal, float("-inf")).softmax(dim=-1)
+    rows = torch.arange(T - Tq, T, device=q.device)[:, None]  # the position of each query row
+    visible = torch.arange(T, device=q.device)[None, :] <= rows  # [Tq, T]
+    A = ((q @ k.transpose(-2, -1)) / math.sqrt(d)).masked_fill(~visible, float("-inf")).softmax(dim=-1)
     s = memory.settings
-    b, h, t = select_positions(A[:, :, -1, :], s.mem_frac, s.bookkeeping_frac).nonzero(as_tuple=True)
+    if memory.mode == "exact":  # step 1: the newest token's row chooses for every row
+        S = select_positions(A[:, :, -1:, :], s.mem_frac, s.bookkeeping_frac)  # [B, H, 1, T]
+    else:
+        S = select_positions(A, s.mem_frac, s.bookkeeping_frac, n=rows + 1) & visible  # [B, H, Tq, T]
+    y = A @ v
+    b, h, t = S.any(dim=2).nonzero(as_tuple=True)  # every (b, h, t) some row selected
     if len(b) > 0:
-        v = v.clone()
-        v[b, h, t] = update_values(q_raw[b, h, t], k_raw[b, h, t], v[b, h, t], h, memory, layer,
-                                   where=(b, t) if memory.trace is not None else None)
-    return A @ v  # equation 2, with the updated values, for every query row (step 10)
+        # steps 4-9 give each selected position one new value, whichever row selected it;
+        # y = A v' is then A v + (A * S) (v' - v), which also serves rows that select differently
+        delta = torch.zeros_like(v)
+        delta[b, h, t] = update_values(q_raw[b, h, t], k_raw[b, h, t], v[b, h, t], h, memory, layer,
+                                       where=(b, t) if memory.trace is not None else None) - v[b, h, t]
+        y = y + (A * S) @ delta  # step 10
+    return y
 
 
 def update_values(q_t, k_t, v_t, heads, memory, layer, where=None):

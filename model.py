@@ -27,6 +27,52 @@ class WeightsUnavailable(RuntimeError):
 
 
 # -----------------------------------------------------------------------------
+# the KV cache, shared by both models
+
+class KVCache:
+    """
+    Past positions' keys and values, per layer; in memory layers also the (pre-rotary) queries and
+    keys the method reads when it updates a past position's value.
+    Exact memory mode recomputes the whole sequence from `recompute_from` (the first memory layer)
+    on, since the memory can change every position there; the layers below it cannot be changed by
+    the memory, so they are cached, and `hidden` keeps their output at the past positions.
+    """
+
+    def __init__(self, recompute_from=None):
+        self.layers = {}
+        self.length = 0  # positions processed so far
+        self.recompute_from = recompute_from
+        self.hidden = None  # [B, T, C]: input of layer recompute_from at the past positions
+
+    def extend(self, layer, **new):
+        """Append each named tensor [B, H, T_new, d] along positions; return the full ones, in order."""
+        entry = self.layers.setdefault(layer, {})
+        for name, t in new.items():
+            entry[name] = t if name not in entry else torch.cat([entry[name], t], dim=2)
+        return [entry[name] for name in new]
+
+    def for_layer(self, layer):
+        """The cache if this layer runs incrementally, None if it sees the whole sequence each step."""
+        return self if self.recompute_from is None or layer < self.recompute_from else None
+
+    def enter(self, layer, x):
+        """Called before each layer with its input x [B, T_new, C]; returns the input the layer should see."""
+        if layer == self.recompute_from:
+            self.hidden = x if self.hidden is None else torch.cat([self.hidden, x], dim=1)
+            return self.hidden
+        return x
+
+
+def causal_attention(q, k, v):
+    """scaled_dot_product_attention for the last Tq of T positions (Tq = T: a prompt; Tq = 1: a new token)."""
+    Tq, T = q.shape[2], k.shape[2]
+    if Tq == T or Tq == 1:
+        return F.scaled_dot_product_attention(q, k, v, is_causal=Tq > 1, enable_gqa=True)
+    mask = torch.ones(Tq, T, dtype=torch.bool, device=q.device).tril(diagonal=T - Tq)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=True)
+
+
+# -----------------------------------------------------------------------------
 # GPT-2
 
 @dataclass
@@ -56,16 +102,22 @@ class CausalSelfAttention(nn.Module):
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd)  # query, key, value for all heads
         self.c_proj = nn.Linear(config.n_embd, config.n_embd)
 
-    def forward(self, x, memory=None, capture=None):
+    def forward(self, x, memory=None, capture=None, cache=None):
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # [B, H, T, d]
         if capture is not None and self.layer_idx in capture:  # building a memory: keep this layer's K and V
             capture[self.layer_idx] = (k, v)
-        if memory is not None and memory.active(self.layer_idx):
-            y = memory_attention(q, k, v, memory, self.layer_idx)
+        use_memory = memory is not None and memory.active(self.layer_idx)
+        q_all = q
+        if cache is not None:  # k, v (and the queries, in a memory layer) of all positions so far
+            k, v = cache.extend(self.layer_idx, k=k, v=v)
+            if use_memory:
+                q_all, = cache.extend(self.layer_idx, q=q)
+        if use_memory:
+            y = memory_attention(q, k, v, memory, self.layer_idx, q_raw=q_all)
         else:
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            y = causal_attention(q, k, v)
         return self.c_proj(y.transpose(1, 2).reshape(B, T, C))
 
 
@@ -89,8 +141,8 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
         self.mlp = MLP(config)
 
-    def forward(self, x, memory=None, capture=None):
-        x = x + self.attn(self.ln_1(x), memory, capture)
+    def forward(self, x, memory=None, capture=None, cache=None):
+        x = x + self.attn(self.ln_1(x), memory, capture, cache)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -109,16 +161,21 @@ class GPT(nn.Module):
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.lm_head.weight = self.transformer.wte.weight  # tied, as in GPT-2
 
-    def forward(self, idx, memory=None, capture=None):
+    def forward(self, idx, memory=None, capture=None, cache=None):
         """idx: [B, T] token ids -> logits [B, T, vocab]. memory: a memory.Memory or None.
-        capture: {layer: None} to be filled with that layer's (keys, values), for building a memory."""
+        capture: {layer: None} to be filled with that layer's (keys, values), for building a memory.
+        cache: a KVCache holding the positions before idx, extended with idx's."""
         T = idx.shape[1]
-        assert T <= self.config.block_size, f"sequence of {T} tokens, the context holds {self.config.block_size}"
-        pos = torch.arange(T, device=idx.device)
-        x = self.transformer.wte(idx) + self.transformer.wpe(pos)
-        for block in self.transformer.h:
-            x = block(x, memory, capture)
-        return self.lm_head(self.transformer.ln_f(x))
+        start = cache.length if cache is not None else 0
+        assert start + T <= self.config.block_size, f"{start + T} positions, the context holds {self.config.block_size}"
+        x = self.transformer.wte(idx) + self.transformer.wpe(torch.arange(start, start + T, device=idx.device))
+        for i, block in enumerate(self.transformer.h):
+            if cache is not None:
+                x = cache.enter(i, x)
+            x = block(x, memory, capture, cache.for_layer(i) if cache is not None else None)
+        if cache is not None:
+            cache.length += T
+        return self.lm_head(self.transformer.ln_f(x[:, -T:]))
 
     @classmethod
     def from_pretrained(cls, name_or_path):
@@ -196,20 +253,25 @@ class LlamaAttention(nn.Module):
         self.v_proj = nn.Linear(config.n_embd, config.n_kv_head * config.head_dim, bias=False)
         self.o_proj = nn.Linear(config.n_head * config.head_dim, config.n_embd, bias=False)
 
-    def forward(self, x, cos, sin, memory=None, capture=None):
+    def forward(self, x, cos, sin, memory=None, capture=None, cache=None):
         B, T, _ = x.shape
         q = self.q_proj(x).view(B, T, self.n_head, self.head_dim).transpose(1, 2)     # [B, H, T, d]
         k = self.k_proj(x).view(B, T, self.n_kv_head, self.head_dim).transpose(1, 2)  # [B, H_kv, T, d]
         v = self.v_proj(x).view(B, T, self.n_kv_head, self.head_dim).transpose(1, 2)
         if capture is not None and self.layer_idx in capture:  # the store keeps pre-rotary keys: position-free
             capture[self.layer_idx] = (k, v)
+        use_memory = memory is not None and memory.active(self.layer_idx)
         q_rot, k_rot = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
-        if memory is not None and memory.active(self.layer_idx):
+        if cache is not None:  # all positions so far; a memory layer also keeps the pre-rotary q and k
+            k_rot, v = cache.extend(self.layer_idx, k=k_rot, v=v)
+            if use_memory:
+                q, k = cache.extend(self.layer_idx, q=q, k_raw=k)
+        if use_memory:
             group = self.n_head // self.n_kv_head  # query head h reads KV head h // group
             rep = lambda t: t.repeat_interleave(group, dim=1)
             y = memory_attention(q_rot, rep(k_rot), rep(v), memory, self.layer_idx, q_raw=q, k_raw=rep(k))
         else:
-            y = F.scaled_dot_product_attention(q_rot, k_rot, v, is_causal=True, enable_gqa=True)
+            y = causal_attention(q_rot, k_rot, v)
         return self.o_proj(y.transpose(1, 2).reshape(B, T, self.n_head * self.head_dim))
 
 
@@ -234,8 +296,8 @@ class LlamaBlock(nn.Module):
         self.post_attention_layernorm = RMSNorm(config.n_embd, config.rms_norm_eps)
         self.mlp = LlamaMLP(config)
 
-    def forward(self, x, cos, sin, memory=None, capture=None):
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin, memory, capture)
+    def forward(self, x, cos, sin, memory=None, capture=None, cache=None):
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, memory, capture, cache)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -254,16 +316,21 @@ class Llama(nn.Module):
         if config.tie_word_embeddings:
             self.lm_head.weight = self.model.embed_tokens.weight
 
-    def forward(self, idx, memory=None, capture=None):
+    def forward(self, idx, memory=None, capture=None, cache=None):
         """As GPT.forward. capture receives pre-rotary keys and values per KV head."""
         T = idx.shape[1]
-        assert T <= self.config.block_size, f"sequence of {T} tokens, the context holds {self.config.block_size}"
+        start = cache.length if cache is not None else 0
+        assert start + T <= self.config.block_size, f"{start + T} positions, the context holds {self.config.block_size}"
         x = self.model.embed_tokens(idx)
-        cos, sin = rotary_cos_sin(self.config, T, idx.device)
-        cos, sin = cos.to(x.dtype), sin.to(x.dtype)
-        for block in self.model.layers:
-            x = block(x, cos, sin, memory, capture)
-        return self.lm_head(self.model.norm(x))
+        cos, sin = (t.to(x.dtype) for t in rotary_cos_sin(self.config, start + T, idx.device))
+        for i, block in enumerate(self.model.layers):
+            if cache is not None:
+                x = cache.enter(i, x)
+            n = x.shape[1]  # the new positions, or all of them where exact memory mode recomputes
+            x = block(x, cos[-n:], sin[-n:], memory, capture, cache.for_layer(i) if cache is not None else None)
+        if cache is not None:
+            cache.length += T
+        return self.lm_head(self.model.norm(x[:, -T:]))
 
     @classmethod
     def from_pretrained(cls, path, name=None):
@@ -291,24 +358,44 @@ class Llama(nn.Module):
 
 
 # -----------------------------------------------------------------------------
-# generation (exact mode: the whole sequence is recomputed for every new token, as the paper did)
+# generation
+
+def sample_next(logits, temperature, top_k, generator):
+    """logits [B, V] -> next ids [B, 1]. generator: one torch.Generator, or a list of one per row, so that
+    each row draws from its own stream and a seed's continuation does not depend on its batch."""
+    if temperature == 0:
+        return logits.argmax(dim=-1, keepdim=True)
+    logits = logits.float() / temperature
+    if top_k is not None:
+        kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = F.softmax(logits, dim=-1)
+    if isinstance(generator, (list, tuple)):
+        return torch.cat([torch.multinomial(p[None], 1, generator=g) for p, g in zip(probs, generator)])
+    return torch.multinomial(probs, num_samples=1, generator=generator)
+
 
 @torch.no_grad()
-def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, memory=None, generator=None):
-    """idx: [B, T] prompt ids. Returns [B, T + max_new_tokens]. Each step re-selects memory positions
-    with the newest token's attention."""
+def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, memory=None, generator=None, use_cache=True):
+    """
+    idx: [B, T] prompt ids -> [B, T + max_new_tokens]. With use_cache, a KV cache: in exact memory mode
+    (memory.mode == 'exact', the paper's) every step still recomputes the whole sequence from the first
+    memory layer on and re-selects with the newest token's attention; in cached mode each new token uses
+    the memory for its own output only. use_cache=False recomputes everything, as the paper did.
+    """
+    def new_cache():
+        exact = memory is not None and memory.mode == "exact"
+        return KVCache(recompute_from=min(memory.settings.layers) if exact else None) if use_cache else None
+
+    block_size = model.config.block_size
+    cache = new_cache()
+    x = idx
     for _ in range(max_new_tokens):
-        idx_cond = idx[:, -model.config.block_size:]
-        logits = model(idx_cond, memory=memory)[:, -1, :]
-        if temperature == 0:
-            idx_next = logits.argmax(dim=-1, keepdim=True)
-        else:
-            logits = logits.float() / temperature
-            if top_k is not None:
-                kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]
-                logits = logits.masked_fill(logits < kth, float("-inf"))
-            idx_next = torch.multinomial(F.softmax(logits, dim=-1), num_samples=1, generator=generator)
-        idx = torch.cat((idx, idx_next), dim=1)
+        if cache is None or cache.length + x.shape[1] > block_size:  # no cache, or the context is full
+            cache, x = new_cache(), idx[:, -block_size:]
+        logits = model(x, memory=memory, cache=cache)[:, -1, :]
+        x = sample_next(logits, temperature, top_k, generator)
+        idx = torch.cat((idx, x), dim=1)
     return idx
 
 

@@ -15,7 +15,7 @@ from model import WeightsUnavailable, generate, load_model
 # -----------------------------------------------------------------------------
 init_from = "smollm2"  # 'smollm2' (embedded), 'gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl', or a local directory
 start = "\n"  # the prompt, or FILE:path
-num_samples = 1  # samples, with seeds seed, seed + 1, ...
+num_samples = 1  # samples, with seeds seed, seed + 1, ..., generated together in one batch
 max_new_tokens = 100
 temperature = 0.8  # 1.0 = no change, < 1.0 = less random; 0 = greedy
 top_k = 200  # keep only the top_k most likely tokens
@@ -33,6 +33,7 @@ bookkeeping_frac = 0.9  # BF, equation 4
 knn_softmax_influence = 1.0  # TS, equation 5
 resid_only = False  # True: the token's own key/value are not candidates (Type 2)
 resid_frac = 0.0  # r: v <- (1 - r) m + r v (Types 2 and 3)
+memory_mode = "exact"  # 'exact': the paper's (re-selects for the whole sequence each token); 'cached': faster
 unadulterated_gpt = False  # also print the continuation without memory, same seed, first
 method_text = ""  # a label for the memory run's output
 show_vader = True  # print the VADER sentiment (compound) of each continuation, the prompt left out
@@ -67,29 +68,36 @@ def main():
             if settings.knn_num[layer] > len(store):
                 print(f"note: k = {settings.knn_num[layer]} in layer {layer} but the store holds {len(store)} "
                       f"tokens; the missing neighbours get weight 0")
-        mem = Memory(store, settings)
+        if memory_mode not in ("exact", "cached"):
+            raise ConfigError(f"memory_mode must be 'exact' or 'cached', got {memory_mode!r}")
+        mem = Memory(store, settings, mode=memory_mode)
     elif settings.layers:
         print("note: knn_num is set but no memory is given (memory or mem_store): sampling without memory")
 
     prompt = tokenizer.encode(read_text(start))
     if not prompt:
         raise ConfigError("start is empty: give a prompt (the paper uses '\\n' followed by text)")
-    x = torch.tensor(prompt, dtype=torch.long, device=device)[None]
+    x = torch.tensor(prompt, dtype=torch.long, device=device)[None].repeat(num_samples, 1)
+    seeds = [seed + i for i in range(num_samples)]
     label = method_text or (f"{settings.method_type} method, layers {settings.layers}" if mem else "no memory")
-    for i in range(num_samples):
-        runs = ([("unadulterated model (no memory)", None)] if unadulterated_gpt and mem else []) + [(label, mem)]
-        for name, m in runs:
-            generator = torch.Generator(device=device).manual_seed(seed + i)  # same seed with and without memory
-            y = generate(model, x, max_new_tokens, temperature, top_k if top_k > 0 else None, m, generator)
-            print(f"=== {name} | seed {seed + i} ===")
-            print(tokenizer.decode(y[0].tolist()))
+    runs = ([("unadulterated model (no memory)", None)] if unadulterated_gpt and mem else []) + [(label, mem)]
+    outputs = []
+    for name, m in runs:  # each seed draws from its own generator: the same stream with and without memory
+        generators = [torch.Generator(device=device).manual_seed(s) for s in seeds]
+        outputs.append((name, generate(model, x, max_new_tokens, temperature, top_k if top_k > 0 else None, m,
+                                       generators)))
+    for i, s in enumerate(seeds):
+        for name, y in outputs:
+            print(f"=== {name} | seed {s} ===")
+            print(tokenizer.decode(y[i].tolist()))
             if show_vader:
-                print(f"[VADER compound of the continuation: {vader_compound(tokenizer.decode(y[0, len(prompt):].tolist())):+.4f}]")
+                print(f"[VADER compound of the continuation: "
+                      f"{vader_compound(tokenizer.decode(y[i, len(prompt):].tolist())):+.4f}]")
             print("-" * 40)
     if explain and mem:
         mem.trace = []
         with torch.no_grad():
-            model(x, memory=mem)  # the first generation step again, recording what it retrieved
+            model(x[:1], memory=mem)  # the first generation step again, recording what it retrieved
         print(f"=== retrieval on the first step: {len(mem.trace)} token-heads selected ===")
         print(explain_trace(mem.trace, tokenizer.decode, prompt))
         mem.trace = None

@@ -129,3 +129,37 @@ def reference_llama_logits(hf_state, config, idx, memory_layers, store, settings
         gate, up = h @ sd[p + "mlp.gate_proj.weight"].T, h @ sd[p + "mlp.up_proj.weight"].T
         x = x + (torch.nn.functional.silu(gate) * up) @ sd[p + "mlp.down_proj.weight"].T
     return rms(x, sd["model.norm.weight"]) @ sd["model.embed_tokens.weight"].T
+
+
+def reference_gpt2_cached_logits(hf_state, n_head, idx, memory_layers, store, settings):
+    """Cached memory mode, token by token: each position's outputs, in every layer, are computed once,
+    when it is the newest token, from the past positions' cached queries, keys and values. In a memory
+    layer the newest token selects with its own attention row and uses the updated values for its own
+    output only: that is the last row of the exact-mode reference over the cached prefix."""
+    sd = {name: p.double() for name, p in hf_state.items()}
+    B, T = idx.shape
+    C = sd["transformer.wte.weight"].shape[1]
+    ln = lambda x, name: torch.nn.functional.layer_norm(x, x.shape[-1:], sd[name + ".weight"], sd[name + ".bias"], 1e-5)
+    n_layer = max(int(name.split(".")[2]) for name in sd if name.startswith("transformer.h.")) + 1
+    past = {layer: ([], [], []) for layer in range(n_layer)}  # per layer: lists of q, k, v, each [B, H, d]
+    logits = []
+    for i in range(T):
+        x = sd["transformer.wte.weight"][idx[:, i]] + sd["transformer.wpe.weight"][i]  # [B, C]
+        for layer in range(n_layer):
+            p = f"transformer.h.{layer}."
+            qkv = ln(x, p + "ln_1") @ sd[p + "attn.c_attn.weight"] + sd[p + "attn.c_attn.bias"]
+            for store_list, t in zip(past[layer], qkv.split(C, dim=1)):
+                store_list.append(t.view(B, n_head, C // n_head))
+            q, k, v = (torch.stack(lst, dim=2) for lst in past[layer])  # [B, H, i + 1, d]
+            knn = memory_layers.get(layer, 0)
+            if knn > 0:
+                y = reference_memory_attention(q, k, v, store.keys[layer], store.values[layer], knn, settings.mem_frac,
+                                               settings.bookkeeping_frac, settings.knn_softmax_influence,
+                                               settings.resid_only, settings.resid_frac)[:, :, -1]
+            else:
+                y = torch.nn.functional.scaled_dot_product_attention(q[:, :, -1:], k, v)[:, :, 0]
+            x = x + y.reshape(B, C) @ sd[p + "attn.c_proj.weight"] + sd[p + "attn.c_proj.bias"]
+            h = ln(x, p + "ln_2") @ sd[p + "mlp.c_fc.weight"] + sd[p + "mlp.c_fc.bias"]
+            x = x + torch.nn.functional.gelu(h, approximate="tanh") @ sd[p + "mlp.c_proj.weight"] + sd[p + "mlp.c_proj.bias"]
+        logits.append(ln(x, "transformer.ln_f") @ sd["transformer.wte.weight"].T)
+    return torch.stack(logits, dim=1)  # [B, T, V]
