@@ -19,6 +19,7 @@ memory = ""  # memory text, or FILE:path
 mem_store = "mem_store"  # output directory
 layers = [6, 7, 8]  # layer indices (0-based) to keep keys/values for: the layers where knn_num > 0
 bookkeeping_token = "\n"  # creation 2: prepended to each window of text, then dropped ('' = creation 1)
+index = "flat"  # 'flat' (exact), or FAISS's approximate 'hnsw' / 'ivf' for very large memories
 append = False  # True: add the text to the existing store at mem_store (same model and layers)
 device = "cpu"
 dtype = "float32"
@@ -32,14 +33,14 @@ def main():
     if append:
         store = append_text(load_store(mem_store), model, tokenizer, text)
     else:
-        store = build_store(model, tokenizer, text, layers, bookkeeping_token)
+        store = build_store(model, tokenizer, text, layers, bookkeeping_token, index=index)
     save_store(store, mem_store)
     m = store.meta
     size = sum(f.stat().st_size for f in Path(mem_store).iterdir())
     print(f"memory store {mem_store}: {len(store)} tokens stored per layer and head, "
           f"layers {store.layers}, {m['n_head']} heads of dim {m['head_dim']}, {size / 2**20:.2f} MiB on disk")
     print(f"model {m['model']} (weights {m['model_fingerprint']}), tokenizer {m['tokenizer']}, "
-          f"{len(m['texts'])} text(s)")
+          f"{len(m['texts'])} text(s), index {m['index']}")
 
 
 if __name__ == "__main__":

@@ -184,6 +184,9 @@ def explain_trace(trace, decode, prompt_ids=None):
 # -----------------------------------------------------------------------------
 # the store: keys, values and token ids per layer and KV head, with a k-NN index each
 
+TORCH_SEARCH_MAX = 65536  # exact search as one batched matmul up to this many tokens per head; FAISS beyond
+
+
 class MemoryStore:
     def __init__(self, meta, keys, values, token_ids):
         self.meta = meta            # JSON-able description, see build_store()
@@ -199,10 +202,28 @@ class MemoryStore:
     def layers(self):
         return sorted(self.keys)
 
+    def to(self, device):
+        """Keys and values on the device the model runs on (the exact torch search runs there too)."""
+        self.keys = {layer: t.to(device) for layer, t in self.keys.items()}
+        self.values = {layer: t.to(device) for layer, t in self.values.items()}
+        return self
+
     def index(self, layer, head):
+        """The FAISS index of one (layer, KV head): the manifest's `index` ('flat', 'hnsw' or 'ivf')."""
         if (layer, head) not in self._index:
-            index = faiss.IndexFlatL2(self.meta["head_dim"])  # squared Euclidean distance, as the paper
-            index.add(self.keys[layer][head].numpy())
+            keys = self.keys[layer][head].float().cpu().numpy()
+            kind, d = self.meta.get("index", "flat"), self.meta["head_dim"]
+            if kind == "hnsw":  # graph search: approximate, cost ~ log N
+                index = faiss.IndexHNSWFlat(d, 32)
+                index.hnsw.efConstruction, index.hnsw.efSearch = 64, 64
+            elif kind == "ivf":  # inverted lists: approximate, scans nprobe of nlist clusters
+                nlist = max(1, min(len(keys) // 39, int(4 * math.sqrt(len(keys)))))
+                index = faiss.IndexIVFFlat(faiss.IndexFlatL2(d), d, nlist)
+                index.train(keys)
+                index.nprobe = min(nlist, 16)
+            else:  # exact squared Euclidean distance, as the paper
+                index = faiss.IndexFlatL2(d)
+            index.add(keys)
             self._index[layer, head] = index
         return self._index[layer, head]
 
@@ -212,22 +233,51 @@ class MemoryStore:
         share one store per KV head); queries: [S, d]. Returns keys [S, k, d], values [S, k, d],
         found [S, k] bool (False where the store has fewer than k entries), distances [S, k], indices [S, k].
         """
-        S, d = queries.shape
-        group = self.meta["n_query_head"] // self.meta["n_head"] if "n_query_head" in self.meta else 1
-        kv_heads = (heads // group).cpu()
-        dist = np.full((S, k), np.inf, dtype=np.float32)
-        idx = np.full((S, k), -1, dtype=np.int64)
-        q = queries.detach().float().cpu().numpy()
-        for head in kv_heads.unique().tolist():  # one batched search per KV head
-            rows = (kv_heads == head).nonzero().squeeze(1).numpy()
-            dist[rows], idx[rows] = self.index(layer, head).search(np.ascontiguousarray(q[rows]), k)
-        idx_t = torch.from_numpy(idx)
-        found = idx_t >= 0
-        safe = idx_t.clamp(min=0)
-        kv = kv_heads[:, None].expand(S, k)
+        group = self.meta.get("n_query_head", self.meta["n_head"]) // self.meta["n_head"]
+        kv = heads // group
+        if self.meta.get("index", "flat") == "flat" and len(self) <= TORCH_SEARCH_MAX:
+            dist, idx = self.torch_search(layer, kv, queries.float(), k)
+        else:
+            dist, idx = self.faiss_search(layer, kv, queries, k)
+        found = idx >= 0
+        keys, values = self.keys[layer], self.values[layer]
+        kv_idx, safe = kv.to(keys.device)[:, None], idx.clamp(min=0).to(keys.device)
         dev = queries.device
-        return (self.keys[layer][kv, safe].to(dev), self.values[layer][kv, safe].to(dev), found.to(dev),
-                torch.from_numpy(dist).masked_fill(~found, float("inf")), idx_t)
+        return (keys[kv_idx, safe].to(dev), values[kv_idx, safe].to(dev), found.to(dev),
+                dist.masked_fill(~found, float("inf")), idx)
+
+    def torch_search(self, layer, kv, queries, k):
+        """Exact search for all queries at once: queries grouped by KV head into a padded batch, one matmul."""
+        keys = self.keys[layer]  # [H_kv, N, d]
+        H_kv, N, d = keys.shape
+        S = len(kv)
+        kv = kv.to(keys.device)
+        counts = torch.bincount(kv, minlength=H_kv)
+        order = torch.argsort(kv, stable=True)
+        slot = torch.arange(S, device=keys.device) - (torch.cumsum(counts, 0) - counts)[kv[order]]
+        padded = queries.new_zeros(H_kv, int(counts.max()), d).to(keys.device)
+        padded[kv[order], slot] = queries[order].to(keys.device)
+        dist = ((padded ** 2).sum(-1, keepdim=True) - 2 * padded @ keys.transpose(1, 2)
+                + (keys ** 2).sum(-1)[:, None, :]).clamp(min=0)  # [H_kv, S_max, N]
+        top_i = torch.topk(dist, min(k, N), dim=-1, largest=False).indices[kv[order], slot]  # [S, k] sorted
+        # the winners' distances again, directly: the expansion above loses precision near 0
+        top_d = ((keys[kv[order][:, None], top_i] - padded[kv[order], slot][:, None]) ** 2).sum(-1)
+        out_d = torch.full((S, k), float("inf"), device=keys.device)
+        out_i = torch.full((S, k), -1, dtype=torch.long, device=keys.device)
+        out_d[order, :top_i.shape[-1]] = top_d
+        out_i[order, :top_i.shape[-1]] = top_i
+        return out_d, out_i
+
+    def faiss_search(self, layer, kv, queries, k):
+        """FAISS, one batched search per KV head."""
+        kv = kv.cpu()
+        dist = np.full((len(kv), k), np.inf, dtype=np.float32)
+        idx = np.full((len(kv), k), -1, dtype=np.int64)
+        q = queries.detach().float().cpu().numpy()
+        for head in kv.unique().tolist():
+            rows = (kv == head).nonzero().squeeze(1).numpy()
+            dist[rows], idx[rows] = self.index(layer, head).search(np.ascontiguousarray(q[rows]), k)
+        return torch.from_numpy(dist), torch.from_numpy(idx)
 
 
 def capture_kv(model, ids, layers):
@@ -262,8 +312,12 @@ def read_windows(model, tokenizer, text, layers, bookkeeping_token, progress=Tru
     return cat(keys), cat(values), torch.tensor(ids, dtype=torch.int64)
 
 
-def build_store(model, tokenizer, text, layers, bookkeeping_token="\n", progress=True):
-    """A new store from memory text: the clean K/V of the unmodified model in `layers`."""
+def build_store(model, tokenizer, text, layers, bookkeeping_token="\n", progress=True, index="flat"):
+    """A new store from memory text: the clean K/V of the unmodified model in `layers`. index: 'flat'
+    (exact search: a torch matmul up to TORCH_SEARCH_MAX tokens, FAISS IndexFlatL2 beyond), or FAISS's
+    approximate 'hnsw' or 'ivf', for stores of hundreds of thousands of tokens and more."""
+    if index not in ("flat", "hnsw", "ivf"):
+        raise MemoryStoreError(f"index must be 'flat', 'hnsw' or 'ivf', got {index!r}")
     layers = sorted(set(layers))
     if not layers:
         raise MemoryStoreError("no memory layers chosen: set knn_num (k > 0 in some layer) or layers")
@@ -274,7 +328,8 @@ def build_store(model, tokenizer, text, layers, bookkeeping_token="\n", progress
     k0 = keys[layers[0]]
     meta = dict(format_version=FORMAT_VERSION, model=model.name, model_fingerprint=weights_fingerprint(model),
                 layers=layers, n_head=k0.shape[0], n_query_head=model.config.n_head, head_dim=k0.shape[2],
-                bookkeeping_token=bookkeeping_token, tokenizer=tokenizer.name, texts=[text], token_count=len(token_ids))
+                bookkeeping_token=bookkeeping_token, tokenizer=tokenizer.name, texts=[text], token_count=len(token_ids),
+                index=index)
     return MemoryStore(meta, keys, values, token_ids)
 
 

@@ -64,6 +64,7 @@ def main():
         else:
             store = build_store(model, tokenizer, read_text(memory), settings.layers, bookkeeping_token)
         check_store(store, model, settings)
+        store.to(device)
         for layer in settings.layers:
             if settings.knn_num[layer] > len(store):
                 print(f"note: k = {settings.knn_num[layer]} in layer {layer} but the store holds {len(store)} "

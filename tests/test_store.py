@@ -93,10 +93,13 @@ def test_append_adds_text_after_the_old_and_survives_saving(gpt2, tmp_path):
     assert len(list((tmp_path / "s").glob("tensors-*"))) == 1  # the old tensors file is gone
 
 
-def test_knn_search_matches_brute_force():
+@pytest.mark.parametrize("backend", ["torch", "faiss"])
+def test_knn_search_matches_brute_force(backend, monkeypatch):
     g = torch.Generator().manual_seed(0)
     keys = torch.randn(3, 500, 16, generator=g)
     store = memory_module.MemoryStore(dict(n_head=3, head_dim=16), {0: keys}, {0: -keys}, torch.arange(500))
+    if backend == "faiss":
+        monkeypatch.setattr(memory_module, "TORCH_SEARCH_MAX", 0)
     queries = torch.randn(40, 16, generator=g)
     heads = torch.randint(0, 3, (40,), generator=g)
     got_k, got_v, found, dist, idx = store.search(0, heads, queries, 7)
@@ -109,7 +112,24 @@ def test_knn_search_matches_brute_force():
         assert torch.equal(got_k[i], keys[heads[i], brute]) and torch.equal(got_v[i], -keys[heads[i], brute])
 
 
-def test_search_with_k_larger_than_the_store_marks_missing():
+@pytest.mark.parametrize("kind", ["hnsw", "ivf"])
+def test_approximate_indexes_find_most_true_neighbours(kind):
+    g = torch.Generator().manual_seed(0)
+    keys = torch.randn(2, 3000, 16, generator=g)
+    store = memory_module.MemoryStore(dict(n_head=2, head_dim=16, index=kind), {0: keys}, {0: keys}, torch.arange(3000))
+    queries, heads = torch.randn(100, 16, generator=g), torch.randint(0, 2, (100,), generator=g)
+    _, _, found, _, idx = store.search(0, heads, queries, 5)
+    hits = 0
+    for i in range(100):
+        brute = torch.argsort(((keys[heads[i]] - queries[i]) ** 2).sum(-1))[:5]
+        hits += len(set(idx[i].tolist()) & set(brute.tolist()))
+    assert found.all() and hits / 500 >= 0.9, hits / 500
+
+
+@pytest.mark.parametrize("backend", ["torch", "faiss"])
+def test_search_with_k_larger_than_the_store_marks_missing(backend, monkeypatch):
+    if backend == "faiss":
+        monkeypatch.setattr(memory_module, "TORCH_SEARCH_MAX", 0)
     keys = torch.randn(1, 3, 4)
     store = memory_module.MemoryStore(dict(n_head=1, head_dim=4), {0: keys}, {0: keys}, torch.arange(3))
     _, _, found, dist, idx = store.search(0, torch.zeros(2, dtype=torch.long), torch.randn(2, 4), 5)
