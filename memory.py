@@ -66,6 +66,7 @@ class Memory:
     settings: MemorySettings
     trace: list = None    # set to [] to record every retrieval (see explain_trace())
     mode: str = "exact"   # 'exact': the paper's; 'cached': each token uses the memory for its own output only
+    stats: dict = None    # set to {} to count, per layer, [token-heads changed, token-heads seen] (paper Fig. 4)
 
     def active(self, layer):
         return self.settings.knn_num[layer] > 0
@@ -113,7 +114,12 @@ def memory_attention(q, k, v, memory, layer, q_raw=None, k_raw=None):
     else:
         S = select_positions(A, s.mem_frac, s.bookkeeping_frac, n=rows + 1) & visible  # [B, H, Tq, T]
     y = A @ v
-    b, h, t = S.any(dim=2).nonzero(as_tuple=True)  # every (b, h, t) some row selected
+    changed = S.any(dim=2)  # [B, H, T]: every (b, h, t) some row selected
+    if memory.stats is not None:
+        seen = memory.stats.setdefault(layer, [0, 0])
+        seen[0] += int(changed.sum())
+        seen[1] += changed.numel()
+    b, h, t = changed.nonzero(as_tuple=True)
     if len(b) > 0:
         # steps 4-9 give each selected position one new value, whichever row selected it;
         # y = A v' is then A v + (A * S) (v' - v), which also serves rows that select differently
