@@ -1,0 +1,100 @@
+"""evaluate.py: scores, sweep expansion, resume and the output files."""
+import csv
+import json
+import math
+
+import pytest
+import torch
+
+import evaluate
+from configurator import ConfigError
+from test_scripts import run
+
+
+def test_vader_and_distinct_and_recall_scores():
+    assert evaluate.vader("I love my wonderful, happy cat!")["compound"] > 0.8
+    assert evaluate.vader("Cats are horrible, cruel and disgusting.")["compound"] < -0.8
+    assert evaluate.distinct_n([1, 2, 1, 2, 1, 2], 2) == pytest.approx(2 / 5)  # (1,2) and (2,1) among 5
+    assert evaluate.distinct_n([1, 2, 3, 4], 3) == 1.0 and evaluate.distinct_n([7], 2) == 0.0
+    assert evaluate.begins_with(' "Vancouver, of course', "Vancouver")
+    assert evaluate.begins_with("\n Vancouver", "Vancouver")
+    assert not evaluate.begins_with(" the city of Vancouver", "Vancouver")
+
+
+def test_perplexity_matches_a_direct_computation(gpt2, hf_gpt2):
+    model, tok = gpt2
+    ids = torch.tensor([tok.encode("\nCats are horrible and dogs are nice to me")] * 2)
+    ppl = evaluate.perplexities(model, 3, ids)
+    with torch.no_grad():
+        logp = torch.log_softmax(hf_gpt2(ids).logits[0], dim=-1)
+    nll = [-float(logp[t - 1, ids[0, t]]) for t in range(3, ids.shape[1])]
+    assert ppl[0] == pytest.approx(math.exp(sum(nll) / len(nll)), rel=1e-4)
+
+
+def config(**change):
+    cfg = {k: v for k, v in vars(evaluate).items() if k in (
+        "mode", "init_from", "start", "memory", "knn_num", "knn", "mem_frac", "bookkeeping_frac",
+        "knn_softmax_influence", "resid_only", "resid_frac", "memory_mode", "baseline", "sweep_key", "sweep_values",
+        "answer", "conditions", "substitutes", "max_new_tokens", "temperature", "top_k", "bookkeeping_token")}
+    return dict(cfg, **change)
+
+
+def test_layer_sweep_expansion():
+    points = evaluate.expand_points(config(knn_num=[0] * 12, sweep_key="layers", knn=3,
+                                           sweep_values=["______789___", [9], "_" * 12]), 12)
+    assert [p["name"] for p in points] == ["no memory", "layers ______789___", "layers _________0__",
+                                           "layers ____________"]
+    assert points[1]["method"]["knn_num"] == [0] * 6 + [3] * 3 + [0] * 3
+    assert points[2]["method"]["knn_num"] == [0] * 9 + [3] + [0] * 2
+    assert len({p["key"] for p in points}) == 4
+    with pytest.raises(ConfigError, match="11 characters"):
+        evaluate.expand_points(config(sweep_key="layers", sweep_values=["_" * 11]), 12)
+    with pytest.raises(ConfigError, match="layers 0..11"):
+        evaluate.expand_points(config(sweep_key="layers", sweep_values=[[12]]), 12)
+
+
+def test_parameter_sweep_and_recall_expansion():
+    points = evaluate.expand_points(config(knn_num=[0, 5], baseline=False, sweep_key="mem_frac",
+                                           sweep_values=[0.5, 5.0]), 2)
+    assert [(p["name"], p["method"]["mem_frac"]) for p in points] == [("mem_frac=0.5", 0.5), ("mem_frac=5.0", 5.0)]
+    with pytest.raises(ConfigError, match="sweep_key"):
+        evaluate.expand_points(config(sweep_key="temperature", sweep_values=[1.0]), 2)
+    recall = evaluate.expand_points(config(mode="recall", knn_num=[0, 5], memory="Vancouver is big.",
+                                           substitutes=["Toronto"]), 2)
+    assert [p["name"] for p in recall] == ["question only", "in context", "method", "in context [Vancouver->Toronto]",
+                                           "method [Vancouver->Toronto]"]
+    assert recall[-1]["memory_text"] == "Toronto is big." and recall[-1]["substitute"] == "Toronto"
+
+
+@pytest.mark.slow
+def test_outputs_and_resume(gpt2_dir, tmp_path):
+    args = ["evaluate.py", f"--init_from={gpt2_dir}", f"--out_dir={tmp_path}", "--num_seeds=3", "--batch_size=2",
+            "--max_new_tokens=6", "--knn_num=[0,5,5,0]", "--sweep_key=mem_frac", "--sweep_values=[1.0,5.0]"]
+    first = run(*args)
+    assert first.returncode == 0, first.stderr
+    runs = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
+    assert len(runs) == 3 * 3 and sorted({r["seed"] for r in runs}) == [1337, 1338, 1339]
+    rows = list(csv.DictReader(open(tmp_path / "summary.csv")))
+    assert [r["point"] for r in rows] == ["no memory", "mem_frac=1.0", "mem_frac=5.0"]
+    for r in rows:  # the summary is computed from the runs
+        c = sorted(x["scores"]["compound"] for x in runs if x["point"] == r["point"])
+        assert float(r["compound_median"]) == pytest.approx(c[1])
+    assert json.loads(rows[1]["touched_share"]).keys() == {"1", "2"}
+    for png in ("sentiment.png", "touched_share.png"):
+        assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # a second run with one more point recomputes only that point
+    again = run(*args[:-1], "--sweep_values=[1.0,5.0,10.0]")
+    assert again.returncode == 0, again.stderr
+    runs2 = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
+    assert len(runs2) == 4 * 3 and runs2[:9] == runs
+    assert len(list(csv.DictReader(open(tmp_path / "summary.csv")))) == 4
+
+
+@pytest.mark.slow
+def test_batches_give_the_runs_of_single_seeds(gpt2_dir, tmp_path):
+    base = ["evaluate.py", f"--init_from={gpt2_dir}", "--num_seeds=3", "--max_new_tokens=6", "--knn_num=[0,5,5,0]",
+            "--baseline=False", "--perplexity=False", "--memory_mode=cached"]
+    a, b = run(*base, f"--out_dir={tmp_path / 'a'}", "--batch_size=3"), run(*base, f"--out_dir={tmp_path / 'b'}", "--batch_size=1")
+    assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
+    texts = lambda d: [json.loads(line)["text"] for line in (tmp_path / d / "runs.jsonl").read_text().splitlines()]
+    assert texts("a") == texts("b")
