@@ -116,3 +116,19 @@ def test_scripts_report_bad_input_in_one_line(gpt2_dir, tmp_path):
     for args, words in cases:
         r = run(*args)
         assert r.returncode == 1 and words in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "config").glob("*.py")), ids=lambda p: p.name)
+def test_every_template_loads_and_fits_its_model(path):
+    import evaluate
+    import sample
+    target = evaluate if path.name.startswith("eval_") else sample
+    ns = dict(vars(target))
+    cfg = configure(ns, [str(path)])
+    n_layer = 30 if cfg["init_from"] == "smollm2" else 12
+    if target is evaluate:
+        cfg["memory"] = read_text(cfg["memory"])
+        points = evaluate.expand_points(cfg, n_layer)
+        assert points and all(p["method"] is None or len(p["method"]["knn_num"]) == n_layer for p in points)
+    elif cfg["memory"]:
+        assert len(cfg["knn_num"]) == n_layer and any(cfg["knn_num"]) and read_text(cfg["memory"]).strip()

@@ -1,0 +1,20 @@
+# The paper's Fig. 6 on GPT-2 small: Type 1 (BF 1.0, MF 5, TS 1, k 5) over layer patterns
+# (the paper ran every pattern; here every single layer, every 3 consecutive layers, and a few wider ones).
+mode = "sentiment"
+init_from = "gpt2"
+out_dir = "out/sentiment_layers_gpt2"
+start = "\nCats are horrible"
+memory = "FILE:data/cats.txt"
+num_seeds = 100
+max_new_tokens = 100
+knn = 5
+mem_frac = 5.0
+bookkeeping_frac = 1.0
+knn_softmax_influence = 1.0
+resid_only = False
+resid_frac = 0.0
+memory_mode = "exact"
+sweep_key = "layers"
+sweep_values = ([[i] for i in range(12)] + [[i, i + 1, i + 2] for i in range(10)]
+                + ["123456______", "______789___", "______789012", "123456789012"])
+title = "GPT-2 sentiment layer sweep (Fig. 6 settings)"
