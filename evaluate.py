@@ -77,9 +77,16 @@ def layers_to_knn(pattern, n_layer, k):
     return [k if i in on else 0 for i in range(n_layer)]
 
 
-def pattern_of(knn_list):
-    """[0, 5, 5, 0] -> '_12_' style label: the 1-based layer number's last digit where on."""
-    return "".join(str((i + 1) % 10) if k > 0 else "_" for i, k in enumerate(knn_list))
+def layer_label(knn_list):
+    """[0, 5, 5, 0, 5] -> 'layers 1-2,4' (0-based indices, consecutive ones as ranges)."""
+    on = [i for i, k in enumerate(knn_list) if k > 0]
+    runs = []
+    for i in on:
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return "layers " + (",".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs) or "none")
 
 
 def expand_points(cfg, n_layer):
@@ -90,7 +97,7 @@ def expand_points(cfg, n_layer):
     for value in cfg["sweep_values"] if cfg["sweep_key"] else []:
         if cfg["sweep_key"] == "layers":
             knn_list = layers_to_knn(value, n_layer, cfg["knn"])
-            sweep.append((f"layers {pattern_of(knn_list)}", {"knn_num": knn_list}))
+            sweep.append((layer_label(knn_list), {"knn_num": knn_list}))
         elif cfg["sweep_key"] in METHOD_KEYS:
             sweep.append((f"{cfg['sweep_key']}={value}", {cfg["sweep_key"]: value}))
         else:
@@ -175,6 +182,7 @@ def summarize(point, runs):
     if runs and "hit" in runs[0]["scores"]:
         row["hits"] = sum(r["scores"]["hit"] for r in runs)
         row["original_hits"] = sum(r["scores"].get("original_hit", 0) for r in runs)
+        row["mentions"] = sum(r["scores"]["mentions"] for r in runs)  # the answer anywhere in the continuation
     shares = runs[0].get("touched_share") if runs else None
     if shares:
         row["touched_share"] = json.dumps({int(k): round(v, 5) for k, v in shares.items()})

@@ -39,11 +39,14 @@ def config(**change):
     return dict(cfg, **change)
 
 
+def test_layer_labels():
+    assert evaluate.layer_label([0, 5, 5, 0, 5, 0, 3, 3, 3]) == "layers 1-2,4,6-8"
+
+
 def test_layer_sweep_expansion():
     points = evaluate.expand_points(config(knn_num=[0] * 12, sweep_key="layers", knn=3,
                                            sweep_values=["______789___", [9], "_" * 12]), 12)
-    assert [p["name"] for p in points] == ["no memory", "layers ______789___", "layers _________0__",
-                                           "layers ____________"]
+    assert [p["name"] for p in points] == ["no memory", "layers 6-8", "layers 9", "layers none"]
     assert points[1]["method"]["knn_num"] == [0] * 6 + [3] * 3 + [0] * 3
     assert points[2]["method"]["knn_num"] == [0] * 9 + [3] + [0] * 2
     assert len({p["key"] for p in points}) == 4
