@@ -6,7 +6,7 @@ over layers and the method's parameters (the paper's experiments).
     python evaluate.py config/eval_recall_smollm2.py --num_seeds=20
 
 A run directory (out_dir) gets runs.jsonl (every run: point, settings, seed, text, scores),
-summary.csv (one row per point) and PNG plots. Run it again and finished points are read back,
+summary.csv and summary.md (one row per point) and PNG plots. Run it again and finished points are read back,
 not recomputed. Sweeps: `sweep_key` names a setting and `sweep_values` its values; the key
 'layers' takes layer patterns: a string with one character per layer, '_' = off (the paper's
 '______789___'), or a list of layer indices; those layers get k = `knn`.
@@ -230,6 +230,20 @@ def run_point(point, cfg, model, tokenizer, seeds):
     return runs
 
 
+def markdown_table(rows):
+    """The summary as a markdown table, for pasting into docs as the program printed it."""
+    def cell(key, value):
+        if key == "touched_share":
+            share = [100 * v for v in json.loads(value).values()] if value else []
+            return "" if not share else f"{min(share):.2f}" if len(set(share)) == 1 else f"{min(share):.2f}-{max(share):.2f}"
+        return f"{value:.3f}" if isinstance(value, float) else "" if value is None else str(value)
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    head = [k if k != "touched_share" else "token-heads changed per memory layer (%)" for k in keys]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(keys)]
+    lines += ["| " + " | ".join(cell(k, r.get(k)) for k in keys) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
 # -----------------------------------------------------------------------------
 # plots
 
@@ -321,6 +335,7 @@ def main():
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
+    (out / "summary.md").write_text(markdown_table(rows))
     plot(rows, runs_by_point, cfg, out / f"{mode}.png")
     plot_touched(rows, out / "touched_share.png")
     if wb is not None:

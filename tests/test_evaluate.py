@@ -83,6 +83,8 @@ def test_outputs_and_resume(gpt2_dir, tmp_path):
         c = sorted(x["scores"]["compound"] for x in runs if x["point"] == r["point"])
         assert float(r["compound_median"]) == pytest.approx(c[1])
     assert json.loads(rows[1]["touched_share"]).keys() == {"1", "2"}
+    table = (tmp_path / "summary.md").read_text().splitlines()
+    assert len(table) == 2 + 3 and table[2].startswith("| no memory | no_memory | 3 |")
     for png in ("sentiment.png", "touched_share.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # a second run with one more point recomputes only that point
