@@ -157,11 +157,15 @@ def begins_with(text, word):
 
 
 @torch.no_grad()
-def perplexities(model, prompt_len, ids):
-    """Perplexity of each row's continuation (ids[:, prompt_len:]) under the model without memory."""
-    logits = model(ids[:, :-1]).float()
-    nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")[:, prompt_len - 1:]
-    return nll.mean(dim=1).exp().tolist()
+def perplexities(model, prompt_len, ids, rows=10):
+    """Perplexity of each row's continuation (ids[:, prompt_len:]) under the model without memory.
+    A few rows at a time: the logits of 100 rows x 100 tokens x 49k words would take gigabytes."""
+    out = []
+    for chunk in ids.split(rows):
+        logits = model(chunk[:, :-1]).float()
+        nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), chunk[:, 1:], reduction="none")
+        out += nll[:, prompt_len - 1:].mean(dim=1).exp().tolist()
+    return out
 
 
 def quantile(xs, q):
