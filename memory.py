@@ -89,45 +89,81 @@ def select_positions(a, mem_frac, bookkeeping_frac, n=None):
     return keep
 
 
-def memory_attention(q, k, v, memory, layer, q_raw=None, k_raw=None):
+def memory_attention(q, k, v, memory, layer, q_raw=None, k_raw=None, cache=None, start=0):
     """
-    Causal attention whose values are first updated from the memory.
-    q: [B, H, Tq, d], the queries of the last Tq of T positions; k, v: [B, H, T, d] (k, v repeated to
-    the query heads). q_raw, k_raw: [B, H, T, d], the vectors compared with stored keys (search and
-    equation 5) at every position; for rotary models the pre-rotary ones, so that memory is
-    position-free. Default: q (then Tq = T) and k.
+    Causal attention whose values are first updated from the memory, for the query rows from `start` on.
+    q: [B, H, T, d] the queries of all T positions; k, v: [B, H_kv, T, d] with H_kv dividing H (grouped-query
+    models: query head h reads KV head h // (H // H_kv)). q_raw [B, H, T, d], k_raw [B, H_kv, T, d]: the
+    vectors compared with stored keys (search and equation 5); for rotary models the pre-rotary ones, so that
+    memory is position-free. Default: q and k.
     Exact mode: the newest row selects positions, their updated values serve every row (step 10).
     Cached mode: every row selects for itself, as if it were the newest token, and uses the updated
-    values for its own output only. Returns y: [B, H, Tq, d].
+    values for its own output only.
+    cache (a model.KVCache) and start: rows before start were computed by earlier calls, which left their
+    updated values in the cache; a position's updated value depends only on its own q, k, v and the store,
+    so it is computed once, when first selected. In exact mode the rows before the first position whose
+    selection changed since the last call keep their outputs too, and are not recomputed.
+    Returns y: [B, H, T - first, d], the rows from `first` on: first = start, or less in exact mode.
     """
-    B, H, Tq, d = q.shape
-    T = k.shape[2]
+    B, H, T, d = q.shape
+    H_kv = k.shape[1]
+    group = H // H_kv
     q_raw = q if q_raw is None else q_raw
     k_raw = k if k_raw is None else k_raw
-    # equation 1: the causal attention probabilities, needed explicitly to select positions
-    rows = torch.arange(T - Tq, T, device=q.device)[:, None]  # the position of each query row
-    visible = torch.arange(T, device=q.device)[None, :] <= rows  # [Tq, T]
-    A = ((q @ k.transpose(-2, -1)) / math.sqrt(d)).masked_fill(~visible, float("-inf")).softmax(dim=-1)
     s = memory.settings
+
+    def attention(first):
+        """Equation 1 for the rows from first on: [B, H, T - first, T], and which positions they see (None: all).
+        A group's query rows are stacked so that each KV head is read as it is, never repeated; the scale and
+        the mask touch the T columns only where they must (a generated token's row sees every position)."""
+        n = T - first
+        scores = (q[:, :, first:] / math.sqrt(d)).reshape(B, H_kv, group * n, d) @ k.transpose(-2, -1)
+        scores = scores.view(B, H, n, T)
+        if n == 1:
+            return scores.softmax(dim=-1), None
+        visible = torch.arange(T, device=q.device)[None, :] <= torch.arange(first, T, device=q.device)[:, None]
+        return scores.masked_fill(~visible, float("-inf")).softmax(dim=-1), visible
+
+    A, visible = attention(start)
+    first = start
+    cols = T if s.mem_frac > 0 else 1  # MF = 0 can select position 0 alone: the other columns need no look
     if memory.mode == "exact":  # step 1: the newest token's row chooses for every row
-        S = select_positions(A[:, :, -1:, :], s.mem_frac, s.bookkeeping_frac)  # [B, H, 1, T]
-    else:
-        S = select_positions(A, s.mem_frac, s.bookkeeping_frac, n=rows + 1) & visible  # [B, H, Tq, T]
-    y = A @ v
-    changed = S.any(dim=2)  # [B, H, T]: every (b, h, t) some row selected
+        S = select_positions(A[:, :, -1:, :cols], s.mem_frac, s.bookkeeping_frac)  # [B, H, 1, cols]
+        if cache is not None:  # earlier rows' outputs change only from the first position selected differently
+            before = cache.layers[layer].get("selected")
+            changed = (S[..., :start] != before[..., :start]).flatten(0, 2).any(0).nonzero() if start else []
+            if len(changed) > 0:
+                first = int(changed[0])
+                A, visible = attention(first)
+            cache.layers[layer]["selected"] = S
+    elif visible is None:  # cached mode, one row: it sees all T positions
+        S = select_positions(A[..., :cols], s.mem_frac, s.bookkeeping_frac)  # [B, H, 1, cols]
+    else:  # cached mode, rows start..: each selects among the positions it sees, as if it were the newest
+        n_seen = visible.sum(1, keepdim=True)
+        S = select_positions(A[..., :cols], s.mem_frac, s.bookkeeping_frac, n=n_seen) & visible[:, :cols]
+    selected = S.any(dim=2)  # [B, H, cols]: every (b, h, t) some row selected
+    b, h, t = selected.nonzero(as_tuple=True)
     if memory.stats is not None:
         seen = memory.stats.setdefault(layer, [0, 0])
-        seen[0] += int(changed.sum())
-        seen[1] += changed.numel()
-    b, h, t = changed.nonzero(as_tuple=True)
-    if len(b) > 0:
-        # steps 4-9 give each selected position one new value, whichever row selected it;
-        # y = A v' is then A v + (A * S) (v' - v), which also serves rows that select differently
-        delta = torch.zeros_like(v)
-        delta[b, h, t] = update_values(q_raw[b, h, t], k_raw[b, h, t], v[b, h, t], h, memory, layer,
-                                       where=(b, t) if memory.trace is not None else None) - v[b, h, t]
-        y = y + (A * S) @ delta  # step 10
-    return y
+        seen[0] += len(b)
+        seen[1] += B * H * T
+    # steps 4-9 give each selected position one new value, whichever row selected it: delta = v' - v there
+    if cache is None:
+        delta, done = q.new_zeros(B, H, T, d), torch.zeros(B, H, T, 1, dtype=torch.bool, device=q.device)
+    else:  # positions from start on are new (or recomputed): nothing is known of their updated values yet
+        delta, done = cache.write(layer, start, delta=q.new_zeros(B, H, T - start, d),
+                                  done=torch.zeros(B, H, T - start, 1, dtype=torch.bool, device=q.device))
+    new = ~done[b, h, t, 0]  # selected but not updated yet
+    if new.any():
+        bn, hn, tn = b[new], h[new], t[new]
+        kv = hn // group
+        delta[bn, hn, tn] = update_values(q_raw[bn, hn, tn], k_raw[bn, kv, tn], v[bn, kv, tn], hn, memory, layer,
+                                          where=(bn, tn) if memory.trace is not None else None) - v[bn, kv, tn]
+        done[bn, hn, tn] = True
+    # step 10: y = A v' = A v + (A * S) (v' - v), which also serves rows that select differently
+    n = T - first
+    y = (A.view(B, H_kv, group * n, T) @ v).view(B, H, n, d)
+    return y + (A[..., :cols] * S) @ delta[:, :, :cols]
 
 
 def update_values(q_t, k_t, v_t, heads, memory, layer, where=None):
@@ -223,10 +259,13 @@ class MemoryStore:
                 index = faiss.IndexHNSWFlat(d, 32)
                 index.hnsw.efConstruction, index.hnsw.efSearch = 64, 64
             elif kind == "ivf":  # inverted lists: approximate, scans nprobe of nlist clusters
-                nlist = max(1, min(len(keys) // 39, int(4 * math.sqrt(len(keys)))))
+                # sqrt(N) lists, trained on 64 keys a list: 1M keys build in seconds a head (4 sqrt(N) lists
+                # trained on every key took over a minute); nprobe 64 finds >= 95 % of the true 5 nearest there
+                nlist = max(1, min(len(keys) // 39, int(math.sqrt(len(keys)))))
                 index = faiss.IndexIVFFlat(faiss.IndexFlatL2(d), d, nlist)
-                index.train(keys)
-                index.nprobe = min(nlist, 16)
+                sample = np.random.default_rng(0).choice(len(keys), min(len(keys), 64 * nlist), replace=False)
+                index.train(keys[np.sort(sample)])
+                index.nprobe = min(nlist, 64)
             else:  # exact squared Euclidean distance, as the paper
                 index = faiss.IndexFlatL2(d)
             index.add(keys)

@@ -31,36 +31,44 @@ class WeightsUnavailable(RuntimeError):
 
 class KVCache:
     """
-    Past positions' keys and values, per layer; in memory layers also the (pre-rotary) queries and
-    keys the method reads when it updates a past position's value.
-    Exact memory mode recomputes the whole sequence from `recompute_from` (the first memory layer)
-    on, since the memory can change every position there; the layers below it cannot be changed by
-    the memory, so they are cached, and `hidden` keeps their output at the past positions.
+    Past positions' keys and values, per layer; in memory layers also the queries (and, for rotary models,
+    the pre-rotary queries and keys) the method reads, the updated values it has computed (memory.py), and,
+    in exact memory mode, the layer's input. Exact mode recomputes only the rows whose outputs can change:
+    from the first position whose selection changed (see memory_attention).
     """
 
-    def __init__(self, recompute_from=None):
+    def __init__(self, capacity=0):
         self.layers = {}
         self.length = 0  # positions processed so far
-        self.recompute_from = recompute_from
-        self.hidden = None  # [B, T, C]: input of layer recompute_from at the past positions
+        self.capacity = capacity  # positions to make room for at once (generate knows how many it will need)
 
-    def extend(self, layer, **new):
-        """Append each named tensor [B, H, T_new, d] along positions; return the full ones, in order."""
+    def write(self, layer, start, **new):
+        """Write each named tensor [..., T_new, d] at positions start.. (overwriting what was there) and return
+        the first start + T_new positions of each, in order. A buffer grows by doubling, so a new token costs
+        no copy of the past, as torch.cat of the whole cache at every step would."""
         entry = self.layers.setdefault(layer, {})
+        out = []
         for name, t in new.items():
-            entry[name] = t if name not in entry else torch.cat([entry[name], t], dim=2)
-        return [entry[name] for name in new]
+            end = start + t.shape[-2]
+            buf = entry.get(name)
+            if buf is None or buf.shape[-2] < end:
+                grown = t.new_empty(*t.shape[:-2], max(end, 2 * start, self.capacity), t.shape[-1])
+                if buf is not None:
+                    grown[..., :start, :] = buf[..., :start, :]
+                entry[name] = buf = grown
+            buf[..., start:end, :] = t
+            out.append(buf[..., :end, :])
+        return out
 
-    def for_layer(self, layer):
-        """The cache if this layer runs incrementally, None if it sees the whole sequence each step."""
-        return self if self.recompute_from is None or layer < self.recompute_from else None
 
-    def enter(self, layer, x):
-        """Called before each layer with its input x [B, T_new, C]; returns the input the layer should see."""
-        if layer == self.recompute_from:
-            self.hidden = x if self.hidden is None else torch.cat([self.hidden, x], dim=1)
-            return self.hidden
+def layer_input(x, memory, cache, layer, start):
+    """x [B, T, C] (positions start..), or, for a memory layer in exact mode with a cache, the inputs of all
+    positions so far, kept in the cache: its attention recomputes earlier rows when their selection changed,
+    and their residual needs them."""
+    if cache is None or memory is None or memory.mode != "exact" or not memory.active(layer):
         return x
+    x_all, = cache.write(layer, start, x=x)
+    return x_all
 
 
 def causal_attention(q, k, v):
@@ -102,23 +110,25 @@ class CausalSelfAttention(nn.Module):
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd)  # query, key, value for all heads
         self.c_proj = nn.Linear(config.n_embd, config.n_embd)
 
-    def forward(self, x, memory=None, capture=None, cache=None):
+    def forward(self, x, memory=None, capture=None, cache=None, start=0):
+        """x: [B, T, C], positions start..start+T-1 (start > 0: earlier ones are in the cache).
+        Returns [B, T', C] for the last T' >= T positions: more in exact memory mode when earlier rows changed."""
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # [B, H, T, d]
         if capture is not None and self.layer_idx in capture:  # building a memory: keep this layer's K and V
             capture[self.layer_idx] = (k, v)
         use_memory = memory is not None and memory.active(self.layer_idx)
-        q_all = q
-        if cache is not None:  # k, v (and the queries, in a memory layer) of all positions so far
-            k, v = cache.extend(self.layer_idx, k=k, v=v)
+        if cache is not None:  # all positions so far; a memory layer also keeps the queries, the method reads them
             if use_memory:
-                q_all, = cache.extend(self.layer_idx, q=q)
+                q, k, v = cache.write(self.layer_idx, start, q=q, k=k, v=v)
+            else:
+                k, v = cache.write(self.layer_idx, start, k=k, v=v)
         if use_memory:
-            y = memory_attention(q, k, v, memory, self.layer_idx, q_raw=q_all)
+            y = memory_attention(q, k, v, memory, self.layer_idx, cache=cache, start=start)
         else:
             y = causal_attention(q, k, v)
-        return self.c_proj(y.transpose(1, 2).reshape(B, T, C))
+        return self.c_proj(y.transpose(1, 2).reshape(B, y.shape[2], C))
 
 
 class MLP(nn.Module):
@@ -141,8 +151,10 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
         self.mlp = MLP(config)
 
-    def forward(self, x, memory=None, capture=None, cache=None):
-        x = x + self.attn(self.ln_1(x), memory, capture, cache)
+    def forward(self, x, memory=None, capture=None, cache=None, start=0):
+        x_all = layer_input(x, memory, cache, self.attn.layer_idx, start)
+        y = self.attn(self.ln_1(x), memory, capture, cache, start)
+        x = x_all[:, -y.shape[1]:] + y  # the attention may have recomputed earlier rows too
         return x + self.mlp(self.ln_2(x))
 
 
@@ -161,21 +173,21 @@ class GPT(nn.Module):
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.lm_head.weight = self.transformer.wte.weight  # tied, as in GPT-2
 
-    def forward(self, idx, memory=None, capture=None, cache=None):
+    def forward(self, idx, memory=None, capture=None, cache=None, last_only=False):
         """idx: [B, T] token ids -> logits [B, T, vocab]. memory: a memory.Memory or None.
         capture: {layer: None} to be filled with that layer's (keys, values), for building a memory.
-        cache: a KVCache holding the positions before idx, extended with idx's."""
+        cache: a KVCache holding the positions before idx, extended with idx's.
+        last_only: logits of the last position only, [B, 1, vocab] (generation needs no more)."""
         T = idx.shape[1]
         start = cache.length if cache is not None else 0
-        assert start + T <= self.config.block_size, f"{start + T} positions, the context holds {self.config.block_size}"
-        x = self.transformer.wte(idx) + self.transformer.wpe(torch.arange(start, start + T, device=idx.device))
-        for i, block in enumerate(self.transformer.h):
-            if cache is not None:
-                x = cache.enter(i, x)
-            x = block(x, memory, capture, cache.for_layer(i) if cache is not None else None)
+        end = start + T
+        assert end <= self.config.block_size, f"{end} positions, the context holds {self.config.block_size}"
+        x = self.transformer.wte(idx) + self.transformer.wpe(torch.arange(start, end, device=idx.device))
+        for block in self.transformer.h:
+            x = block(x, memory, capture, cache, end - x.shape[1])  # x: the last rows, up to position end
         if cache is not None:
-            cache.length += T
-        return self.lm_head(self.transformer.ln_f(x[:, -T:]))
+            cache.length = end
+        return self.lm_head(self.transformer.ln_f(x[:, -(1 if last_only else T):]))
 
     @classmethod
     def from_pretrained(cls, name_or_path):
@@ -253,7 +265,8 @@ class LlamaAttention(nn.Module):
         self.v_proj = nn.Linear(config.n_embd, config.n_kv_head * config.head_dim, bias=False)
         self.o_proj = nn.Linear(config.n_head * config.head_dim, config.n_embd, bias=False)
 
-    def forward(self, x, cos, sin, memory=None, capture=None, cache=None):
+    def forward(self, x, cos, sin, memory=None, capture=None, cache=None, start=0):
+        """As CausalSelfAttention.forward; cos, sin: [T, head_dim] for x's positions."""
         B, T, _ = x.shape
         q = self.q_proj(x).view(B, T, self.n_head, self.head_dim).transpose(1, 2)     # [B, H, T, d]
         k = self.k_proj(x).view(B, T, self.n_kv_head, self.head_dim).transpose(1, 2)  # [B, H_kv, T, d]
@@ -262,17 +275,16 @@ class LlamaAttention(nn.Module):
             capture[self.layer_idx] = (k, v)
         use_memory = memory is not None and memory.active(self.layer_idx)
         q_rot, k_rot = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
-        if cache is not None:  # all positions so far; a memory layer also keeps the pre-rotary q and k
-            k_rot, v = cache.extend(self.layer_idx, k=k_rot, v=v)
+        if cache is not None:  # all positions so far; a memory layer also keeps the queries and pre-rotary keys
             if use_memory:
-                q, k = cache.extend(self.layer_idx, q=q, k_raw=k)
-        if use_memory:
-            group = self.n_head // self.n_kv_head  # query head h reads KV head h // group
-            rep = lambda t: t.repeat_interleave(group, dim=1)
-            y = memory_attention(q_rot, rep(k_rot), rep(v), memory, self.layer_idx, q_raw=q, k_raw=rep(k))
+                q_rot, k_rot, v, q, k = cache.write(self.layer_idx, start, q_rot=q_rot, k_rot=k_rot, v=v, q=q, k=k)
+            else:
+                k_rot, v = cache.write(self.layer_idx, start, k_rot=k_rot, v=v)
+        if use_memory:  # KV heads are shared by groups of query heads; memory_attention reads them so
+            y = memory_attention(q_rot, k_rot, v, memory, self.layer_idx, q_raw=q, k_raw=k, cache=cache, start=start)
         else:
             y = causal_attention(q_rot, k_rot, v)
-        return self.o_proj(y.transpose(1, 2).reshape(B, T, self.n_head * self.head_dim))
+        return self.o_proj(y.transpose(1, 2).reshape(B, y.shape[2], self.n_head * self.head_dim))
 
 
 class LlamaMLP(nn.Module):
@@ -296,8 +308,10 @@ class LlamaBlock(nn.Module):
         self.post_attention_layernorm = RMSNorm(config.n_embd, config.rms_norm_eps)
         self.mlp = LlamaMLP(config)
 
-    def forward(self, x, cos, sin, memory=None, capture=None, cache=None):
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin, memory, capture, cache)
+    def forward(self, x, cos, sin, memory=None, capture=None, cache=None, start=0):
+        x_all = layer_input(x, memory, cache, self.self_attn.layer_idx, start)
+        y = self.self_attn(self.input_layernorm(x), cos, sin, memory, capture, cache, start)
+        x = x_all[:, -y.shape[1]:] + y  # the attention may have recomputed earlier rows too
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -315,22 +329,24 @@ class Llama(nn.Module):
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         if config.tie_word_embeddings:
             self.lm_head.weight = self.model.embed_tokens.weight
+        self.rotary = None  # (cos, sin) of every position, made once per device and dtype, not at every step
 
-    def forward(self, idx, memory=None, capture=None, cache=None):
+    def forward(self, idx, memory=None, capture=None, cache=None, last_only=False):
         """As GPT.forward. capture receives pre-rotary keys and values per KV head."""
         T = idx.shape[1]
         start = cache.length if cache is not None else 0
-        assert start + T <= self.config.block_size, f"{start + T} positions, the context holds {self.config.block_size}"
+        end = start + T
+        assert end <= self.config.block_size, f"{end} positions, the context holds {self.config.block_size}"
         x = self.model.embed_tokens(idx)
-        cos, sin = (t.to(x.dtype) for t in rotary_cos_sin(self.config, start + T, idx.device))
-        for i, block in enumerate(self.model.layers):
-            if cache is not None:
-                x = cache.enter(i, x)
-            n = x.shape[1]  # the new positions, or all of them where exact memory mode recomputes
-            x = block(x, cos[-n:], sin[-n:], memory, capture, cache.for_layer(i) if cache is not None else None)
+        if self.rotary is None or self.rotary[0].dtype != x.dtype or self.rotary[0].device != x.device:
+            self.rotary = tuple(t.to(x.dtype) for t in rotary_cos_sin(self.config, self.config.block_size, x.device))
+        cos, sin = self.rotary
+        for block in self.model.layers:
+            n = x.shape[1]  # the last rows, up to position end: more where exact memory mode recomputes
+            x = block(x, cos[end - n:end], sin[end - n:end], memory, capture, cache, end - n)
         if cache is not None:
-            cache.length += T
-        return self.lm_head(self.model.norm(x[:, -T:]))
+            cache.length = end
+        return self.lm_head(self.model.norm(x[:, -(1 if last_only else T):]))
 
     @classmethod
     def from_pretrained(cls, path, name=None):
@@ -362,38 +378,41 @@ class Llama(nn.Module):
 
 def sample_next(logits, temperature, top_k, generator):
     """logits [B, V] -> next ids [B, 1]. generator: one torch.Generator, or a list of one per row, so that
-    each row draws from its own stream and a seed's continuation does not depend on its batch."""
+    each row draws from its own stream and a seed's continuation does not depend on its batch.
+    With top_k the draw is among the top k only: the same distribution as masking the rest with -inf,
+    but torch.multinomial then draws k random numbers per row instead of one per vocabulary entry,
+    which at batch 100 and a vocabulary of 50K took about as long as the model's step."""
     if temperature == 0:
         return logits.argmax(dim=-1, keepdim=True)
-    logits = logits.float() / temperature
+    ids = None
     if top_k is not None:
-        kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    probs = F.softmax(logits, dim=-1)
+        logits, ids = torch.topk(logits, min(top_k, logits.size(-1)))
+    probs = F.softmax(logits.float() / temperature, dim=-1)
     if isinstance(generator, (list, tuple)):
-        return torch.cat([torch.multinomial(p[None], 1, generator=g) for p, g in zip(probs, generator)])
-    return torch.multinomial(probs, num_samples=1, generator=generator)
+        choice = torch.cat([torch.multinomial(p[None], 1, generator=g) for p, g in zip(probs, generator)])
+    else:
+        choice = torch.multinomial(probs, num_samples=1, generator=generator)
+    return choice if ids is None else ids.gather(1, choice)
 
 
 @torch.no_grad()
 def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, memory=None, generator=None, use_cache=True):
     """
     idx: [B, T] prompt ids -> [B, T + max_new_tokens]. With use_cache, a KV cache: in exact memory mode
-    (memory.mode == 'exact', the paper's) every step still recomputes the whole sequence from the first
-    memory layer on and re-selects with the newest token's attention; in cached mode each new token uses
-    the memory for its own output only. use_cache=False recomputes everything, as the paper did.
+    (memory.mode == 'exact', the paper's) every step still re-selects with the newest token's attention,
+    and recomputes, from the first memory layer on, the rows from the first position whose selection
+    changed: the same result as recomputing everything. In cached mode each new token uses the memory for
+    its own output only. use_cache=False recomputes everything, as the paper did.
     """
-    def new_cache():
-        exact = memory is not None and memory.mode == "exact"
-        return KVCache(recompute_from=min(memory.settings.layers) if exact else None) if use_cache else None
-
     block_size = model.config.block_size
+    capacity = min(idx.shape[1] + max_new_tokens, block_size)  # all the positions the cache will hold
+    new_cache = lambda: KVCache(capacity) if use_cache else None
     cache = new_cache()
     x = idx
     for _ in range(max_new_tokens):
         if cache is None or cache.length + x.shape[1] > block_size:  # no cache, or the context is full
             cache, x = new_cache(), idx[:, -block_size:]
-        logits = model(x, memory=memory, cache=cache)[:, -1, :]
+        logits = model(x, memory=memory, cache=cache, last_only=True)[:, -1, :]
         x = sample_next(logits, temperature, top_k, generator)
         idx = torch.cat((idx, x), dim=1)
     return idx

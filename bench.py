@@ -1,0 +1,427 @@
+"""
+How fast generation is: tokens/s with and without memory beside transformers' generate on the same
+weights, the slow baseline (the first committed version), and what the memory adds per token as the
+context and the memory grow. Prints one markdown report; docs/performance.md holds a full run.
+
+    python bench.py                  # the full run: about 20 minutes on 2 CPU cores
+    python bench.py --quick=True     # small sizes, about 2 minutes, for development
+"""
+import datetime
+import json
+import os
+import platform
+import resource
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from configurator import configure, read_text
+import memory as memory_module
+from memory import Memory, MemorySettings, MemoryStore, build_store
+from model import KVCache, generate, load_model, sample_next
+
+REPO = Path(__file__).resolve().parent
+
+# -----------------------------------------------------------------------------
+quick = False  # small sizes (replacing those below) to try the script out; its numbers are not the report's
+models = ["gpt2", "smollm2"]  # gpt2: GPT-2-small shape with random weights; smollm2: the embedded model
+gpt2_dir = "out/bench-gpt2"  # where the random GPT-2-small is written (once), with GPT-2's tokenizer files
+gpt2_tokenizer_dir = "../shared/gpt2-tokenizer"  # encoder.json and vocab.bpe, for tokenising offline
+batch_sizes = [1, 100]
+max_new_tokens = 100
+start = "\nCats are horrible"  # the prompt
+memory = "FILE:data/cats.txt"  # the memory text of the throughput rows
+seed = 1337  # row i of a batch samples with seed + i
+temperature = 0.8
+top_k = 200
+# the method in the throughput rows: the paper's Table 1 (Type 3, k 5, MF 5, BF 0.9, TS 0.01, r 0.33)
+knn = 5
+mem_frac = 5.0
+bookkeeping_frac = 0.9
+knn_softmax_influence = 0.01
+resid_frac = 0.33
+gpt2_layers = [6, 7, 8]  # the paper's layers 7-9
+smollm2_layers = [14, 15, 16]  # three consecutive middle layers of 30
+# the slow baseline: the first committed version (no KV cache, FAISS searched head by head), exact, batch 1
+baseline_commit = "34d0c9d"
+baseline_tokens = 100
+# memory overhead against context length: GPT-2 shape, cached mode, MF 0 and BF 0 (position 0 alone is
+# selected), gpt2_layers, batch 1; the prompt is L - context_new_tokens tokens, the steps timed reach L
+context_lengths = [64, 128, 256, 512, 1024]
+context_new_tokens = 16
+context_repeats = 7  # overhead: the median of the paired differences of this many runs' steps
+# memory overhead against memory size: GPT-2 shape, one memory layer, a synthesised store (see store_keys)
+store_sizes = [1_000, 10_000, 100_000, 1_000_000]  # stored tokens per head
+store_layer = 0  # layer 0: its keys of a million tokens take a minute to compute here, deeper layers hours
+approx_index = "ivf"  # 'ivf' or 'hnsw' (HNSW takes about 2 minutes a head to build at 1M tokens here)
+size_new_tokens = 100
+size_repeats = 3  # MF 0 runs (MF 5's, far above the noise, run once)
+# -----------------------------------------------------------------------------
+QUICK = dict(batch_sizes=[1, 8], max_new_tokens=20, baseline_tokens=10, context_lengths=[64, 256],
+             context_repeats=3, store_sizes=[1_000, 100_000], size_new_tokens=20, size_repeats=2)
+
+
+def settings_for(n_layer, layers, mf=None, bf=None):
+    knn_num = [knn if i in layers else 0 for i in range(n_layer)]
+    return MemorySettings(knn_num, mem_frac if mf is None else mf, bookkeeping_frac if bf is None else bf,
+                          knn_softmax_influence, False, resid_frac)
+
+
+def timed(fn):
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+def peak_rss_mib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def make_gpt2(path):
+    """A GPT-2-small-shaped model (transformers' GPT2Config defaults) with random weights, written once."""
+    path = Path(path)
+    if not (path / "model.safetensors").is_file():
+        import shutil
+        from transformers import GPT2Config, GPT2LMHeadModel
+        torch.manual_seed(0)
+        GPT2LMHeadModel(GPT2Config()).save_pretrained(path, safe_serialization=True)
+        tok = Path(gpt2_tokenizer_dir) if Path(gpt2_tokenizer_dir).is_absolute() else REPO / gpt2_tokenizer_dir
+        shutil.copy(tok / "encoder.json", path / "vocab.json")
+        shutil.copy(tok / "vocab.bpe", path / "merges.txt")
+    return str(path)
+
+
+def model_path(name):
+    if name == "gpt2":
+        return make_gpt2(gpt2_dir if Path(gpt2_dir).is_absolute() else REPO / gpt2_dir)
+    import smollm2
+    return str(smollm2.converted_dir())
+
+
+# -----------------------------------------------------------------------------
+# tokens/s
+
+def ours(model, ids, memory, n):
+    gens = [torch.Generator().manual_seed(seed + i) for i in range(len(ids))]
+    return generate(model, ids, n, temperature, top_k, memory, gens)
+
+
+def transformers_generate(hf, ids, n):
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        return hf.generate(ids, attention_mask=torch.ones_like(ids), do_sample=True, top_k=top_k,
+                           temperature=temperature, max_new_tokens=n, min_new_tokens=n, pad_token_id=0)
+
+
+def throughput_rows(name):
+    from transformers import AutoModelForCausalLM
+    path = model_path(name)
+    model, tok = load_model("smollm2" if name == "smollm2" else path)
+    hf = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    layers = gpt2_layers if name == "gpt2" else smollm2_layers
+    settings = settings_for(model.config.n_layer, layers)
+    store = build_store(model, tok, read_text(memory), layers, progress=False)
+    label = "GPT-2 small shape, random weights" if name == "gpt2" else "SmolLM2-135M-Instruct"
+    rows = []
+    for B in batch_sizes:
+        ids = torch.tensor([tok.encode(start)] * B)
+        runs = [("transformers `generate`", "none", lambda: transformers_generate(hf, ids, max_new_tokens))]
+        for mode in (None, "exact", "cached"):
+            mem = None if mode is None else Memory(store, settings, mode=mode)
+            runs.append(("mtm `generate`", mode or "none", lambda mem=mem: ours(model, ids, mem, max_new_tokens)))
+        for what, mode, fn in runs:
+            # warm up at this batch (allocations, first-call costs), for both alike
+            ours(model, ids, None, 2) if what.startswith("mtm") else transformers_generate(hf, ids, 2)
+            seconds, out = timed(fn)
+            assert out.shape == (B, ids.shape[1] + max_new_tokens)
+            rows.append(dict(model=label, batch=B, what=what, mode=mode, tokens=max_new_tokens, seconds=seconds,
+                             tps=B * max_new_tokens / seconds))
+            print(f"  {label} | batch {B} | {what} | memory {mode}: {rows[-1]['tps']:.1f} tokens/s", file=sys.stderr)
+    del hf
+    return rows
+
+
+BASELINE = r"""
+import json, sys, time, torch
+from model import load_model, generate
+from memory import Memory, MemorySettings, build_store
+a = json.loads(sys.argv[1])
+model, tok = load_model(a["path"])
+settings = MemorySettings([a["knn"] if i in a["layers"] else 0 for i in range(model.config.n_layer)], a["mf"],
+                          a["bf"], a["ts"], False, a["r"])
+mem = Memory(build_store(model, tok, a["memory"], settings.layers, progress=False), settings)
+ids = torch.tensor([tok.encode(a["start"])])
+t = time.perf_counter()
+out = generate(model, ids, a["n"], a["temperature"], a["top_k"], mem, torch.Generator().manual_seed(a["seed"]))
+print(json.dumps(dict(seconds=time.perf_counter() - t, new=out.shape[1] - ids.shape[1])))
+"""
+
+
+def baseline_row():
+    """The first committed version, exported with git archive into a temporary directory and run there,
+    in a subprocess: its generate recomputes the whole sequence every token, with FAISS head by head."""
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", baseline_commit], capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
+        args = dict(path=model_path("gpt2"), knn=knn, layers=gpt2_layers, mf=mem_frac, bf=bookkeeping_frac,
+                    ts=knn_softmax_influence, r=resid_frac, memory=read_text(memory), start=start,
+                    n=baseline_tokens, temperature=temperature, top_k=top_k, seed=seed)
+        r = subprocess.run([sys.executable, "-c", BASELINE, json.dumps(args)], cwd=tmp, capture_output=True,
+                           text=True, env=dict(os.environ, PYTHONPATH=tmp))
+        if r.returncode != 0:
+            raise RuntimeError(f"the baseline failed: {r.stderr.strip().splitlines()[-1]}")
+        res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["new"] == baseline_tokens
+    return dict(model="GPT-2 small shape, random weights", batch=1,
+                what=f"first commit {baseline_commit}: no KV cache, FAISS head by head", mode="exact",
+                tokens=baseline_tokens, seconds=res["seconds"], tps=baseline_tokens / res["seconds"])
+
+
+# -----------------------------------------------------------------------------
+# per-token overhead against context length
+
+def paired_steps(model, ids, memory, n, repeats):
+    """generate's loop twice side by side, without and with memory, on the same tokens (those sampled without
+    memory), each step timed in both, in alternating order, so that a slow moment of the machine falls on both
+    alike. Returns seconds [repeats, n + 1, 2]: step 0 is the prompt's, then one per new token; last axis:
+    without memory, with."""
+    times = []
+    for _ in range(repeats):
+        caches = [KVCache(capacity=ids.shape[1] + n), KVCache(capacity=ids.shape[1] + n)]
+        gens = [[torch.Generator().manual_seed(seed)], [torch.Generator().manual_seed(seed)]]
+        x, steps = ids, []
+        with torch.no_grad():
+            for i in range(n + 1):
+                seconds = [0.0, 0.0]
+                for j in ((0, 1) if i % 2 == 0 else (1, 0)):
+                    t = time.perf_counter()
+                    logits = model(x, memory=memory if j else None, cache=caches[j], last_only=True)[:, -1]
+                    token = sample_next(logits, temperature, top_k, gens[j])
+                    seconds[j] = time.perf_counter() - t
+                    if j == 0:
+                        next_x = token
+                x = next_x
+                steps.append(seconds)
+        times.append(steps)
+    return np.array(times)
+
+
+def context_rows():
+    model, tok = load_model(model_path("gpt2"))
+    settings = settings_for(model.config.n_layer, gpt2_layers, mf=0.0, bf=0.0)
+    mem = Memory(build_store(model, tok, read_text(memory), gpt2_layers, progress=False), settings, mode="cached")
+    text = tok.encode(start + read_text(memory))
+    rows = []
+    for L in context_lengths:
+        n = min(context_new_tokens, L // 2)
+        ids = torch.tensor([(text * (L // len(text) + 1))[:L - n]])
+        steps = paired_steps(model, ids, mem, n, context_repeats)[:, 1:]  # the new tokens' steps
+        rows.append(dict(context=L, plain=np.median(steps[..., 0]), overhead=np.median(steps[..., 1] - steps[..., 0])))
+        print(f"  context {L}: {1e3 * rows[-1]['plain']:.2f} ms/token, memory adds {1e3 * rows[-1]['overhead']:.2f}",
+              file=sys.stderr)
+    return rows
+
+
+# -----------------------------------------------------------------------------
+# per-token overhead against memory size
+
+def store_keys(model, n):
+    """Layer store_layer's real keys and values of n random tokens, read as build_store reads text (windows
+    of block_size - 1 after the bookkeeping token, at positions 1..), computed straight from the embeddings:
+    that is all layer 0 sees. [n_head, n, d] each."""
+    assert store_layer == 0, "keys of deeper layers would need the whole forward: hours for a million tokens"
+    g = torch.Generator().manual_seed(seed)
+    block = model.transformer.h[0]
+    C, H = model.config.n_embd, model.config.n_head
+    keys, values = torch.empty(H, n, C // H), torch.empty(H, n, C // H)
+    window = model.config.block_size - 1
+    with torch.no_grad():
+        for i in range(0, n, 1 << 16):
+            m = min(1 << 16, n - i)
+            ids = torch.randint(0, model.config.vocab_size, (m,), generator=g)
+            pos = torch.arange(i, i + m) % window + 1
+            x = block.ln_1(model.transformer.wte(ids) + model.transformer.wpe(pos))
+            kv = torch.nn.functional.linear(x, block.attn.c_attn.weight[C:], block.attn.c_attn.bias[C:])
+            keys[:, i:i + m] = kv[:, :C].view(m, H, C // H).transpose(0, 1)
+            values[:, i:i + m] = kv[:, C:].view(m, H, C // H).transpose(0, 1)
+    return keys, values
+
+
+def real_queries(model, tok):
+    """Layer store_layer's keys of real text (the prompt and the memory texts), per head: what the method
+    searches with. Returns heads [S], queries [S, d]."""
+    text = start + read_text(memory) + read_text("FILE:data/vancouver.txt")
+    capture = {store_layer: None}
+    with torch.no_grad():
+        model(torch.tensor([tok.encode(text)]), capture=capture)
+    k = capture[store_layer][0][0]  # [H, T, d]
+    H, T, _ = k.shape
+    return torch.arange(H).repeat_interleave(T), k.reshape(H * T, -1)
+
+
+def size_rows():
+    model, tok = load_model(model_path("gpt2"))
+    H, d = model.config.n_head, model.config.head_dim
+    t_keys, (keys, values) = timed(lambda: store_keys(model, max(store_sizes)))
+    print(f"  {max(store_sizes)} keys per head in {t_keys:.0f} s", file=sys.stderr)
+    heads, queries = real_queries(model, tok)
+    ids = torch.tensor([tok.encode(start)])
+
+    def overhead(mem, repeats):
+        """Seconds per new token with memory minus without: the median over repeats of each step's paired
+        difference, summed over all steps (the prompt's included) and over the new tokens' steps alone."""
+        d = np.median(np.diff(paired_steps(model, ids, mem, size_new_tokens, repeats), axis=-1)[..., 0], axis=0)
+        return d.sum() / size_new_tokens, d[1:].mean()
+
+    rows = []
+    for n in store_sizes:
+        exact = None
+        for kind in ("flat", approx_index):  # one index at a time: at 1M tokens each holds 3 GB
+            meta = dict(n_head=H, n_query_head=H, head_dim=d, layers=[store_layer], index=kind, token_count=n)
+            store = MemoryStore(meta, {store_layer: keys[:, :n]}, {store_layer: values[:, :n]},
+                                torch.zeros(n, dtype=torch.long))
+            uses_index = kind != "flat" or n > memory_module.TORCH_SEARCH_MAX
+            build = timed(lambda: [store.index(store_layer, h) for h in range(H)])[0] if uses_index else 0.0
+            search, (_, _, _, _, idx) = timed(lambda: store.search(store_layer, heads, queries, knn))
+            exact = idx if kind == "flat" else exact
+            recall = np.mean([len(set(a) & set(b)) / knn for a, b in zip(idx.tolist(), exact.tolist())])
+            mf0, mf0_steps = overhead(Memory(store, settings_for(model.config.n_layer, [store_layer], 0.0, 0.0),
+                                             mode="cached"), size_repeats)
+            mf5, _ = overhead(Memory(store, settings_for(model.config.n_layer, [store_layer]), mode="cached"), 1)
+            backend = ("torch matmul" if not uses_index else "FAISS IndexFlatL2") if kind == "flat" else f"FAISS {kind}"
+            rows.append(dict(size=n, index=f"{'exact' if kind == 'flat' else 'approximate'}: {backend}", kind=kind,
+                             build=build, search_us=1e6 * search / len(queries), recall=recall, mf0=mf0,
+                             mf0_steps=mf0_steps, mf5=mf5))
+            print(f"  {n} tokens, {kind}: build {build:.1f} s, recall {recall:.3f}, overhead {1e3 * mf0:.2f} ms/token "
+                  f"(MF 0), {1e3 * mf5:.2f} (MF {mem_frac:g})", file=sys.stderr)
+            del store
+    for r in rows:
+        r["first_mf0"] = next(f["mf0"] for f in rows if f["kind"] == r["kind"])
+    return rows, t_keys, len(queries)
+
+
+# -----------------------------------------------------------------------------
+
+def table(header, rows):
+    """A markdown table; header: column names, a leading '>' right-aligns the column."""
+    print("| " + " | ".join(h.lstrip(">") for h in header) + " |")
+    print("| " + " | ".join("---:" if h.startswith(">") else "---" for h in header) + " |")
+    for r in rows:
+        print("| " + " | ".join(str(c) for c in r) + " |")
+
+
+def main():
+    configure(globals())
+    if quick:
+        globals().update(QUICK)
+    torch.manual_seed(seed)
+    began = time.time()
+    print(f"`{shlex.join(['python'] + sys.argv)}`  ")
+    print(f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}; {os.cpu_count()} CPU cores "
+          f"({platform.processor() or platform.machine()}), torch {torch.__version__} with {torch.get_num_threads()} "
+          f"threads, Python {platform.python_version()}; load average {os.getloadavg()[0]:.2f} at the start"
+          + ("; **quick mode: small sizes**" if quick else ""))
+    targets = []  # (what, measured, target, met)
+
+    rows = []
+    for name in models:
+        print(f"throughput: {name}", file=sys.stderr)
+        rows += throughput_rows(name)
+    if "gpt2" in models:
+        print("the slow baseline", file=sys.stderr)
+        rows.append(baseline_row())
+    tps = {(r["model"], r["batch"], r["what"].split(":")[0], r["mode"]): r["tps"] for r in rows}
+    hf = {(r["model"], r["batch"]): r["tps"] for r in rows if r["what"].startswith("transformers")}
+    mem_name = memory[5:] if memory.startswith("FILE:") else "the text given"
+    print(f"\n### Tokens/s\n\nPrompt {start!r}, {max_new_tokens} new tokens (the baseline: {baseline_tokens}), "
+          f"top-k {top_k}, temperature {temperature}, sampled with seed {seed} + row. Memory: {mem_name}, Type 3, "
+          f"k {knn}, MF {mem_frac:g}, BF {bookkeeping_frac:g}, TS {knn_softmax_influence:g}, r {resid_frac:g}, in "
+          f"layers {gpt2_layers} (GPT-2) and {smollm2_layers} (SmolLM2). tokens/s = batch × new tokens / wall time "
+          f"of the whole call (the prompt's step included).\n")
+    table(["model", ">batch", "generation", "memory mode", ">new tokens", ">seconds", ">tokens/s",
+           ">× transformers, same batch"],
+          [[r["model"], r["batch"], r["what"], r["mode"], r["tokens"], f"{r['seconds']:.1f}", f"{r['tps']:.1f}",
+            f"{r['tps'] / hf[r['model'], r['batch']]:.2f}" if (r["model"], r["batch"]) in hf else "–"] for r in rows])
+    B = max(batch_sizes)
+    for model in dict.fromkeys(r["model"] for r in rows):
+        if (model, B) not in hf:
+            continue
+        short = model.split(",")[0]
+        ratio = tps[model, B, "mtm `generate`", "none"] / hf[model, B]
+        targets.append((f"{short}, no memory, batch {B}: × transformers", f"{ratio:.2f}", "≥ 1.0", ratio >= 1.0))
+        ratio = tps[model, B, "mtm `generate`", "cached"] / hf[model, B]
+        targets.append((f"{short}, cached mode, batch {B}: × transformers without memory", f"{ratio:.2f}", "≥ 0.8",
+                        ratio >= 0.8))
+    slow = [r for r in rows if r["what"].startswith("first commit")]
+    if slow:
+        gpt2 = slow[0]["model"]
+        ratio = tps[gpt2, B, "mtm `generate`", "exact"] / slow[0]["tps"]
+        targets.append((f"GPT-2 small shape, exact mode, batch {B}: × the slow baseline (batch 1)", f"{ratio:.1f}",
+                        "≥ 10", ratio >= 10))
+
+    if "gpt2" in models:
+        print("context length", file=sys.stderr)
+        ctx = context_rows()
+        base = ctx[0]["overhead"]
+        print(f"\n### Memory overhead against context length\n\nGPT-2 small shape, batch 1, cached mode, MF 0, BF 0 "
+              f"(position 0 alone is selected), otherwise as above, in layers {gpt2_layers}. At each length L: a prompt "
+              f"of L − {context_new_tokens} tokens (the prompt and the memory text, repeated), then {context_new_tokens} "
+              f"new tokens, generated side by side without and with memory on the same tokens, each step timed in "
+              f"both (the prompt's step not counted); {context_repeats} runs. ms/token: the median step; overhead: "
+              f"the median of the steps' paired differences.\n")
+        table([">context (tokens)", ">ms/token, no memory", ">overhead ms/token",
+               f">overhead / overhead at {context_lengths[0]}"],
+              [[r["context"], f"{1e3 * r['plain']:.2f}", f"{1e3 * r['overhead']:.2f}", f"{r['overhead'] / base:.2f}"]
+               for r in ctx])
+        ratio = ctx[-1]["overhead"] / base
+        targets.append((f"cached mode, MF 0: overhead at context {ctx[-1]['context']} / at {ctx[0]['context']}",
+                        f"{ratio:.2f}", "≤ 1.3", ratio <= 1.3))
+
+        print("memory size", file=sys.stderr)
+        size, t_keys, n_queries = size_rows()
+        print(f"\n### Memory overhead against memory size\n\nGPT-2 small shape, one memory layer (layer {store_layer}) "
+              f"with its 12 heads, batch 1, cached mode, k {knn}, TS {knn_softmax_influence:g}, r {resid_frac:g}, "
+              f"prompt {start!r}, {size_new_tokens} new tokens generated side by side without and with memory, as "
+              f"above. Overhead per token: the paired differences of the steps (median over {size_repeats} runs for "
+              f"MF 0, one run for MF {mem_frac:g}), summed over all steps, the prompt's included, over the new tokens. "
+              f"MF 0, BF 0 searches once, for position 0 in the prompt's step (its updated value is kept); MF "
+              f"{mem_frac:g}, BF {bookkeeping_frac:g} searches whenever a position is selected for the first time. "
+              f"The store: layer {store_layer}'s own keys and values of uniformly random tokens, read in windows as "
+              f"build_store reads text, {max(store_sizes)} per head (computed in {t_keys:.0f} s; a smaller store is its "
+              f"first N tokens). Recall@5: the approximate index's 5 nearest against exact search, for {n_queries} "
+              f"real query keys (layer {store_layer}'s keys of the prompt, data/cats.txt and data/vancouver.txt, "
+              f"every position and head). Search: one store.search call for all of them, per query. Build: the 12 "
+              f"heads' indexes (the torch matmul needs none).\n")
+        table([">stored tokens per head", "index", ">build s", ">search µs/query", ">recall@5",
+               ">overhead ms/token, MF 0", f">× at {store_sizes[0]}", ">new tokens' steps alone, ms/token",
+               f">overhead ms/token, MF {mem_frac:g} BF {bookkeeping_frac:g}"],
+              [[r["size"], r["index"], f"{r['build']:.1f}", f"{r['search_us']:.0f}", f"{r['recall']:.3f}",
+                f"{1e3 * r['mf0']:.2f}", f"{r['mf0'] / r['first_mf0']:.2f}", f"{1e3 * r['mf0_steps']:.2f}",
+                f"{1e3 * r['mf5']:.2f}"] for r in size])
+        for kind in ("flat", approx_index):
+            first, last = [r for r in size if r["kind"] == kind][::len(store_sizes) - 1]
+            ratio = last["mf0"] / first["mf0"]
+            targets.append((f"cached mode, MF 0, {last['index']}: overhead at {last['size']} stored tokens / at "
+                            f"{first['size']}", f"{ratio:.2f}" + (f", recall@5 {last['recall']:.3f}"
+                                                                  if kind != "flat" else ""),
+                            "≤ 2, with an approximate index of recall@5 ≥ 0.95" if kind != "flat" else "(exact: for comparison)",
+                            ratio <= 2 and last["recall"] >= 0.95 if kind != "flat" else "–"))
+
+    print("\n### Targets\n")
+    table(["target", ">measured", "wanted", "met"],
+          [[t, m, w, {True: "**met**", False: "**not met**"}.get(met, met)] for t, m, w, met in targets])
+    print(f"\nPeak RSS: {peak_rss_mib():.0f} MiB (this process), "
+          f"{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MiB (the baseline's subprocess). "
+          f"Wall time of the whole run: {(time.time() - began) / 60:.1f} min. Load average at the end: "
+          f"{os.getloadavg()[0]:.2f} (1 min), {os.getloadavg()[2]:.2f} (15 min); this run's two threads alone make "
+          f"about 2, more means another process competed for the cores.")
+
+
+if __name__ == "__main__":
+    main()
