@@ -19,7 +19,7 @@ memory = ""  # memory text, or FILE:path
 mem_store = "mem_store"  # output directory
 layers = [6, 7, 8]  # layer indices (0-based) to keep keys/values for: the layers where knn_num > 0
 bookkeeping_token = "\n"  # creation 2: prepended to each window of text, then dropped ('' = creation 1)
-index = "flat"  # 'flat' (exact), or FAISS's approximate 'hnsw' / 'ivf' for very large memories
+index = "flat"  # 'flat' (exact), or FAISS's approximate 'ivf' (or 'hnsw') for very large memories
 append = False  # True: add the text to the existing store at mem_store (same model and layers)
 device = "cpu"
 dtype = "float32"
