@@ -98,6 +98,8 @@ def expand_points(cfg, n_layer):
         if cfg["sweep_key"] == "layers":
             knn_list = layers_to_knn(value, n_layer, cfg["knn"])
             sweep.append((layer_label(knn_list), {"knn_num": knn_list}))
+        elif cfg["sweep_key"] == "knn_num" and len({k for k in value if k > 0}) == 1:  # the same k in each layer
+            sweep.append((f"k={max(value)}", {"knn_num": list(value)}))
         elif cfg["sweep_key"] in METHOD_KEYS:
             sweep.append((f"{cfg['sweep_key']}={value}", {cfg["sweep_key"]: value}))
         else:

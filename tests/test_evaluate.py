@@ -60,6 +60,10 @@ def test_parameter_sweep_and_recall_expansion():
     points = evaluate.expand_points(config(knn_num=[0, 5], baseline=False, sweep_key="mem_frac",
                                            sweep_values=[0.5, 5.0]), 2)
     assert [(p["name"], p["method"]["mem_frac"]) for p in points] == [("mem_frac=0.5", 0.5), ("mem_frac=5.0", 5.0)]
+    ks = evaluate.expand_points(config(knn_num=[0, 5], baseline=False, sweep_key="knn_num",
+                                       sweep_values=[[0, 1, 1], [3, 0, 3], [1, 2, 0]]), 3)
+    assert [(p["name"], p["method"]["knn_num"]) for p in ks] == [("k=1", [0, 1, 1]), ("k=3", [3, 0, 3]),
+                                                                 ("knn_num=[1, 2, 0]", [1, 2, 0])]
     with pytest.raises(ConfigError, match="sweep_key"):
         evaluate.expand_points(config(sweep_key="temperature", sweep_values=[1.0]), 2)
     recall = evaluate.expand_points(config(mode="recall", knn_num=[0, 5], memory="Vancouver is big.",
