@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from configurator import configure, read_text
+from evaluate import layers_to_knn
 import memory as memory_module
 from memory import Memory, MemorySettings, MemoryStore, build_store
 from model import KVCache, generate, load_model, sample_next
@@ -68,9 +69,8 @@ QUICK = dict(batch_sizes=[1, 8], max_new_tokens=20, baseline_tokens=10, context_
 
 
 def settings_for(n_layer, layers, mf=None, bf=None):
-    knn_num = [knn if i in layers else 0 for i in range(n_layer)]
-    return MemorySettings(knn_num, mem_frac if mf is None else mf, bookkeeping_frac if bf is None else bf,
-                          knn_softmax_influence, False, resid_frac)
+    return MemorySettings(layers_to_knn(layers, n_layer, knn), mem_frac if mf is None else mf,
+                          bookkeeping_frac if bf is None else bf, knn_softmax_influence, False, resid_frac)
 
 
 def timed(fn):

@@ -241,7 +241,10 @@ def markdown_table(rows):
     def cell(key, value):
         if key == "touched_share":
             share = [100 * v for v in json.loads(value).values()] if value else []
-            return "" if not share else f"{min(share):.2f}" if len(set(share)) == 1 else f"{min(share):.2f}-{max(share):.2f}"
+            if not share:
+                return ""
+            low, high = min(share), max(share)
+            return f"{low:.2f}" if low == high else f"{low:.2f}-{high:.2f}"
         return f"{value:.3f}" if isinstance(value, float) else "" if value is None else str(value)
     keys = list(dict.fromkeys(k for r in rows for k in r))
     head = [k if k != "touched_share" else "token-heads changed per memory layer (%)" for k in keys]
