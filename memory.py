@@ -1,38 +1,25 @@
 """
-Medium-term memory (see ../shared/docs/METHOD.md, reproduced in README.md).
-
-A persistent store of attention keys and values, captured per (layer, KV head)
-while the unmodified model reads some memory text, and the retrieval that
-blends stored values into a layer's own values at inference (steps 1-10 of the
-method). This file is the one home of the method's math: every model's
-attention calls `memory_attention`.
+Medium-term memory: the method (docs/METHOD.md). This file is the one home of the method's math: every
+model's attention calls `memory_attention` (the paper's steps 1-10: found values blended into a layer's own
+values) or, beyond the paper, `retrieval_attention` (memory entries join the softmax; chunk retrieval first
+chooses which texts to read, `choose_chunks`). The store they read, its index and its files: store.py.
 
     store = build_store(model, tokenizer, "Cats are lovely.", layers=[6, 7, 8])
     memory = Memory(store, MemorySettings(knn_num=[0]*6 + [5]*3 + [0]*3, ...))
     logits = model(idx, memory=memory)
 """
 
-import hashlib
-import json
 import math
-import os
-import uuid
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 
-import faiss
-import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
-from tqdm import tqdm
 
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
+from store import (MemoryStore, MemoryStoreError, append_text, build_store, check_store, load_store,  # noqa: F401
+                   save_store, weights_fingerprint)  # the store's API, re-exported for the scripts
 
 
-class MemoryStoreError(ValueError):
-    """A memory store that is missing, corrupted or does not fit the model: one line for the user."""
+class MemorySettingsError(ValueError):
+    """A method setting out of range or in a combination that means nothing: one line for the user."""
 
 
 # -----------------------------------------------------------------------------
@@ -46,14 +33,61 @@ class MemorySettings:
     knn_softmax_influence: float = 1.0  # TS, equation 5
     resid_only: bool = False            # True: the token's own key/value are not candidates (Type 2)
     resid_frac: float = 0.0             # r: v <- (1 - r) m + r v
+    # beyond the paper (docs/METHOD.md, "Attention retrieval"); the defaults keep the paper's method exactly
+    retrieval: str = "blend"            # 'blend': steps 1-10, found values blended into v (Types 1-3);
+                                        # 'attention': every query row's top-k memory entries join its softmax
+    search: str = "key_l2"              # what finds stored entries: 'key_l2' (the paper: the token's key, L2
+                                        # distance), 'query_ip' or 'query_cos' (the token's query: what attention ranks)
+    mem_threshold: float = -1.0         # attention: entries whose cosine with the query is below this stay out
+    chunk_select: int = 0               # attention: first choose this many chunks (texts, sentences or blocks) with
+                                        # the model's own queries, then read only their tokens; 0 = the whole store
+    chunk_by: str = "text"              # what a chunk is: 'text' (each memory text), 'sentence' or 'block'
+    chunk_size: int = 64                # tokens per block (chunk_by='block')
+    chunk_layers: list = field(default_factory=list)  # layers whose queries score the chunks
+    chunk_min_score: float = None       # a chosen chunk is read only if its score reaches this (None: always)
+    mem_position: str = "query"         # attention, rotary models: where memory keys sit: 'query' (the query's own
+                                        # position, distance 0) or 'before' (the chosen chunks laid out before the context)
 
     @property
     def layers(self):
+        """The layers that read the memory."""
         return [i for i, k in enumerate(self.knn_num) if k > 0]
 
     @property
+    def store_layers(self):
+        """The layers whose keys/values the store must hold: the reading layers and the chunk-scoring ones."""
+        return sorted(set(self.layers) | (set(self.chunk_layers) if self.chunk_select else set()))
+
+    def check(self):
+        """One line for a setting out of range (MemorySettingsError); the scripts call it before loading a model."""
+        choices = dict(retrieval=("blend", "attention"), search=("key_l2", "query_ip", "query_cos"),
+                       chunk_by=("text", "sentence", "block"), mem_position=("query", "before"))
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise MemorySettingsError(f"{key} must be one of {', '.join(map(repr, allowed))}, "
+                                          f"got {getattr(self, key)!r}")
+        if self.retrieval == "blend" and (self.chunk_select or self.mem_position != "query"):
+            raise MemorySettingsError("chunk_select and mem_position apply to retrieval='attention' only")
+        if self.retrieval == "attention" and self.search == "key_l2" and not self.chunk_select:
+            raise MemorySettingsError("retrieval='attention' ranks memory entries by the query: set search to "
+                                      "'query_ip' or 'query_cos'")
+        if self.chunk_select < 0 or self.chunk_size < 1:
+            raise MemorySettingsError("chunk_select must be >= 0 and chunk_size >= 1")
+        if self.chunk_select and not self.chunk_layers:
+            raise MemorySettingsError("chunk_select needs chunk_layers: the layers whose queries score the chunks")
+        if self.mem_position == "before" and not self.chunk_select:
+            raise MemorySettingsError("mem_position='before' lays out chosen chunks: it needs chunk_select > 0")
+        if self.chunk_min_score is not None and not isinstance(self.chunk_min_score, (int, float)):
+            raise MemorySettingsError(f"chunk_min_score must be a number or None, got {self.chunk_min_score!r}")
+        if any(k < 0 for k in self.knn_num):
+            raise MemorySettingsError(f"knn_num must be >= 0 in every layer, got {self.knn_num}")
+        return self
+
+    @property
     def method_type(self):
-        """The paper's name for these settings: Type 1, 2 or 3."""
+        """The paper's name for these settings: Type 1, 2 or 3 (or the attention retrieval)."""
+        if self.retrieval == "attention":
+            return f"attention retrieval ({self.chunk_select} chunks)" if self.chunk_select else "kNN attention"
         if self.resid_only:
             return "Type 2" if self.resid_frac > 0 else "Type 2 (r=0: memory values only)"
         return "Type 3" if self.resid_frac > 0 else "Type 1"
@@ -67,9 +101,19 @@ class Memory:
     trace: list = None    # set to [] to record every retrieval (see explain_trace())
     mode: str = "exact"   # 'exact': the paper's; 'cached': each token uses the memory for its own output only
     stats: dict = None    # set to {} to count, per layer, [token-heads changed, token-heads seen] (paper Fig. 4)
+    chosen: object = None  # chunk retrieval: the chunks each batch row reads, [B, chunk_select] (choose_chunks)
+
+    entries: object = None  # chunk retrieval: which stored tokens each row reads (index, position, valid: [B, M])
+    scores: object = None   # chunk retrieval: the chosen chunks' scores [B, c]
 
     def active(self, layer):
         return self.settings.knn_num[layer] > 0
+
+    @property
+    def recomputes(self):
+        """Exact mode of the paper's blend: a new token can change the values (so the outputs) of past rows.
+        Attention retrieval never does: a row's output depends on its own query, the context and the memory."""
+        return self.mode == "exact" and self.settings.retrieval == "blend"
 
 
 # -----------------------------------------------------------------------------
@@ -224,304 +268,126 @@ def explain_trace(trace, decode, prompt_ids=None):
 
 
 # -----------------------------------------------------------------------------
-# the store: keys, values and token ids per layer and KV head, with a k-NN index each
+# attention retrieval (beyond the paper; docs/METHOD.md): memory entries join the softmax of every query row
 
-TORCH_SEARCH_MAX = 65536  # exact search as one batched matmul up to this many tokens per head; FAISS beyond
+def retrieval_attention(q, k, v, memory, layer, q_raw=None, rotate=None):
+    """
+    Causal attention of the new query rows over the context and, in the same softmax, memory entries.
+    q: [B, H, n, d] the queries of the last n positions; k, v: [B, H_kv, T, d] the context, T >= n (grouped-query
+    models: query head h reads KV head h // (H // H_kv)). q_raw: [B, H, n, d] the pre-rotary queries of rotary
+    models (default q), compared with the stored, pre-rotary keys. rotate(x [B, H_kv, M, d], positions [B, M]):
+    x rotated to those positions (rotary models; used by mem_position='before'); None: keys are used as stored.
+    Memory entries of a row: the tokens of its chosen chunks (memory.entries, from choose_chunks), of which each
+    query keeps its top knn_num[layer]; without chunks, the store's top-k for each query (store.search).
+    Returns y: [B, H, n, d].
+    """
+    B, H, n, d = q.shape
+    H_kv, T = k.shape[1], k.shape[2]
+    group = H // H_kv
+    s = memory.settings
+    q_raw = q if q_raw is None else q_raw
+    scale = 1.0 / math.sqrt(d)
+    grouped = lambda x: x.reshape(B, H_kv, group * n, x.shape[-1])  # [B, H, n, .] -> per KV head, rows stacked
+    ctx = (grouped(q) * scale @ k.transpose(-2, -1)).view(B, H, n, T)
+    if n > 1:
+        visible = torch.arange(T, device=q.device)[None, :] <= torch.arange(T - n, T, device=q.device)[:, None]
+        ctx = ctx.masked_fill(~visible, float("-inf"))
+    if s.chunk_select:  # the chosen chunks' tokens, shared by every query of a row: [B, H_kv, M, d]
+        index, position, valid = memory.entries
+        safe = index.clamp(min=0)
+        mem_k = memory.store.keys[layer][:, safe].permute(1, 0, 2, 3).to(q.dtype)
+        mem_v = memory.store.values[layer][:, safe].permute(1, 0, 2, 3).to(v.dtype)
+        sim = (grouped(q_raw) @ mem_k.transpose(-2, -1)).view(B, H, n, -1)  # [B, H, n, M]
+        if s.mem_position == "before" and rotate is not None:  # the chunks sit just before the context
+            logits = (grouped(q) @ rotate(mem_k, position).transpose(-2, -1)).view(B, H, n, -1) * scale
+        else:  # at the query's own position: the rotation cancels, pre-rotary query . pre-rotary key
+            logits = sim * scale
+        keep = valid[:, None, None, :].expand_as(sim).clone()
+        cos = sim / (q_raw.norm(dim=-1, keepdim=True) * mem_k.norm(dim=-1).repeat_interleave(group, 1)[:, :, None]
+                     ).clamp(min=1e-12)
+        knn = s.knn_num[layer]
+        if knn < sim.shape[-1]:  # each query keeps its top-k of the chunks' tokens
+            rank = cos if s.search == "query_cos" else sim
+            top = rank.masked_fill(~keep, float("-inf")).topk(knn, dim=-1).indices
+            keep &= torch.zeros_like(keep).scatter_(-1, top, True)
+        if s.mem_threshold > -1:  # then those too far from the query stay out
+            keep &= cos >= s.mem_threshold
+    else:  # each query's own top-k of the whole store
+        heads = torch.arange(H, device=q.device)[None, :, None].expand(B, H, n).reshape(-1)
+        rows = q_raw.reshape(-1, d)
+        mem_k, mem_v, found, dist, _ = memory.store.search(layer, heads, rows, s.knn_num[layer], metric=s.search)
+        mem_k, mem_v = mem_k.view(B, H, n, -1, d).to(q.dtype), mem_v.view(B, H, n, -1, d).to(v.dtype)
+        logits = (mem_k @ q_raw[..., None]).squeeze(-1) * scale  # [B, H, n, k]
+        keep = found.view(B, H, n, -1)
+        if s.mem_threshold > -1:
+            cos = (mem_k @ q_raw[..., None]).squeeze(-1) / (q_raw.norm(dim=-1, keepdim=True) * mem_k.norm(dim=-1)
+                                                           ).clamp(min=1e-12)
+            keep = keep & (cos >= s.mem_threshold)
+    logits = logits.masked_fill(~keep, float("-inf"))
+    if memory.stats is not None:
+        seen = memory.stats.setdefault(layer, [0, 0])
+        seen[0] += int(keep.any(dim=-1).sum())
+        seen[1] += B * H * n
+    p = torch.cat([ctx, logits], dim=-1).softmax(dim=-1)  # one softmax over context and memory
+    p_ctx, p_mem = p[..., :T], p[..., T:]
+    y = (grouped(p_ctx) @ v).view(B, H, n, d)
+    if s.chunk_select:
+        return y + (grouped(p_mem) @ mem_v).view(B, H, n, d)
+    return y + (p_mem[..., None] * mem_v).sum(dim=-2)
 
 
-class MemoryStore:
-    def __init__(self, meta, keys, values, token_ids):
-        self.meta = meta            # JSON-able description, see build_store()
-        self.keys = keys            # {layer: [n_head, N, head_dim] float32}
-        self.values = values        # {layer: [n_head, N, head_dim] float32}
-        self.token_ids = token_ids  # [N] int64, the memory token at each stored position
-        self._index = {}            # (layer, head) -> FAISS index, built on first search
-
-    def __len__(self):
-        return len(self.token_ids)
-
-    @property
-    def layers(self):
-        return sorted(self.keys)
-
-    def to(self, device):
-        """Keys and values on the device the model runs on (the exact torch search runs there too)."""
-        self.keys = {layer: t.to(device) for layer, t in self.keys.items()}
-        self.values = {layer: t.to(device) for layer, t in self.values.items()}
-        return self
-
-    def index(self, layer, head):
-        """The FAISS index of one (layer, KV head): the manifest's `index` ('flat', 'hnsw' or 'ivf')."""
-        if (layer, head) not in self._index:
-            keys = self.keys[layer][head].float().cpu().numpy()
-            kind, d = self.meta.get("index", "flat"), self.meta["head_dim"]
-            if kind == "hnsw":  # graph search: approximate, cost ~ log N; on 1M layer-0 keys it found only ~92 %
-                # of the true 5 nearest at efSearch 64-128 (docs/performance.md), IVF 96 %
-                index = faiss.IndexHNSWFlat(d, 32)
-                index.hnsw.efConstruction, index.hnsw.efSearch = 64, 64
-            elif kind == "ivf":  # inverted lists: approximate, scans nprobe of nlist clusters
-                # sqrt(N) lists, trained on 64 keys a list: 1M keys build in seconds a head (4 sqrt(N) lists
-                # trained on every key took over a minute); nprobe 64 finds >= 95 % of the true 5 nearest there.
-                # The lists hold the keys in float16: a search reads half the bytes (it is bound by memory
-                # bandwidth), twice as fast, and finds the same neighbours (the keys themselves come from the store)
-                nlist = max(1, min(len(keys) // 39, int(math.sqrt(len(keys)))))
-                index = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatL2(d), d, nlist, faiss.ScalarQuantizer.QT_fp16)
-                sample = np.random.default_rng(0).choice(len(keys), min(len(keys), 64 * nlist), replace=False)
-                index.train(keys[np.sort(sample)])
-                index.nprobe = min(nlist, 64)
-            else:  # exact squared Euclidean distance, as the paper
-                index = faiss.IndexFlatL2(d)
-            index.add(keys)
-            self._index[layer, head] = index
-        return self._index[layer, head]
-
-    def search(self, layer, heads, queries, k):
-        """
-        k nearest stored keys for each query. heads: [S] query-head indices (grouped-query models
-        share one store per KV head); queries: [S, d]. Returns keys [S, k, d], values [S, k, d],
-        found [S, k] bool (False where the store has fewer than k entries), distances [S, k], indices [S, k].
-        """
-        group = self.meta.get("n_query_head", self.meta["n_head"]) // self.meta["n_head"]
-        kv = heads // group
-        if self.meta.get("index", "flat") == "flat" and len(self) <= TORCH_SEARCH_MAX:
-            dist, idx = self.torch_search(layer, kv, queries.float(), k)
-        else:
-            dist, idx = self.faiss_search(layer, kv, queries, k)
-        found = idx >= 0
-        keys, values = self.keys[layer], self.values[layer]
-        kv_idx, safe = kv.to(keys.device)[:, None], idx.clamp(min=0).to(keys.device)
-        dev = queries.device
-        return (keys[kv_idx, safe].to(dev), values[kv_idx, safe].to(dev), found.to(dev),
-                dist.masked_fill(~found, float("inf")), idx)
-
-    def torch_search(self, layer, kv, queries, k):
-        """Exact search for all queries at once: queries grouped by KV head into a padded batch, one matmul."""
-        keys = self.keys[layer]  # [H_kv, N, d]
+@torch.no_grad()
+def choose_chunks(model, idx, memory):
+    """
+    Stage 1 of chunk retrieval: the model without memory reads the prompt idx [B, T]; in each of chunk_layers,
+    every query (pre-rotary) of positions 1.. (position 0, the prompt's first token, is the same whatever is
+    asked) is compared with every stored key of its KV head: a chunk's score is the best match among its tokens,
+    averaged over the queries, heads and layers. Each row takes its chunk_select best chunks.
+    Returns a copy of memory with `chosen` [B, c] and `entries` (what retrieval_attention reads).
+    """
+    s, store = memory.settings, memory.store
+    chunk_of, starts, lengths = store.chunks(s.chunk_by, s.chunk_size)
+    rows, inverse = torch.unique(idx, dim=0, return_inverse=True)  # seeds share their prompt: score it once
+    capture = {layer: None for layer in s.chunk_layers}
+    model(rows, capture=capture)
+    R, C = len(rows), len(starts)
+    score, terms = torch.zeros(R, C), 0
+    for layer in s.chunk_layers:
+        q = capture[layer][0].float().cpu()  # [R, H, T, d]
+        q = q[:, :, 1:] if q.shape[2] > 1 else q
+        keys = store.keys[layer].float().cpu()  # [H_kv, N, d]
         H_kv, N, d = keys.shape
-        S = len(kv)
-        kv = kv.to(keys.device)
-        counts = torch.bincount(kv, minlength=H_kv)
-        order = torch.argsort(kv, stable=True)
-        slot = torch.arange(S, device=keys.device) - (torch.cumsum(counts, 0) - counts)[kv[order]]
-        padded = queries.new_zeros(H_kv, int(counts.max()), d).to(keys.device)
-        padded[kv[order], slot] = queries[order].to(keys.device)
-        dist = ((padded ** 2).sum(-1, keepdim=True) - 2 * padded @ keys.transpose(1, 2)
-                + (keys ** 2).sum(-1)[:, None, :]).clamp(min=0)  # [H_kv, S_max, N]
-        top_i = torch.topk(dist, min(k, N), dim=-1, largest=False).indices[kv[order], slot]  # [S, k] sorted
-        # the winners' distances again, directly: the expansion above loses precision near 0
-        top_d = ((keys[kv[order][:, None], top_i] - padded[kv[order], slot][:, None]) ** 2).sum(-1)
-        out_d = torch.full((S, k), float("inf"), device=keys.device)
-        out_i = torch.full((S, k), -1, dtype=torch.long, device=keys.device)
-        out_d[order, :top_i.shape[-1]] = top_d
-        out_i[order, :top_i.shape[-1]] = top_i
-        return out_d, out_i
-
-    def faiss_search(self, layer, kv, queries, k):
-        """FAISS, one batched search per KV head. A generated token's few queries are searched on one thread:
-        FAISS's OpenMP threads and torch's (two runtimes) would otherwise compete for the cores, and a FAISS
-        thread waiting for a core now and then costs more than the second thread gains."""
-        kv = kv.cpu()
-        dist = np.full((len(kv), k), np.inf, dtype=np.float32)
-        idx = np.full((len(kv), k), -1, dtype=np.int64)
-        q = queries.detach().float().cpu().numpy()
-        indexes = {head: self.index(layer, head) for head in kv.unique().tolist()}  # built with every thread
-        threads = faiss.omp_get_max_threads()
-        faiss.omp_set_num_threads(1 if len(kv) < 64 else threads)
-        try:
-            for head, index in indexes.items():
-                rows = (kv == head).nonzero().squeeze(1).numpy()
-                dist[rows], idx[rows] = index.search(np.ascontiguousarray(q[rows]), k)
-        finally:
-            faiss.omp_set_num_threads(threads)
-        return torch.from_numpy(dist), torch.from_numpy(idx)
+        group = q.shape[1] // H_kv
+        for kv in range(H_kv):
+            queries = q[:, kv * group:(kv + 1) * group].reshape(R, -1, d)  # [R, Q, d]
+            best = torch.full((R, queries.shape[1], C), float("-inf"))
+            for lo in range(0, N, 65536):  # blocks of stored tokens: [R, Q, 65536] at a time
+                sims = queries @ keys[kv, lo:lo + 65536].T
+                best = best.scatter_reduce(-1, chunk_of[lo:lo + 65536].expand_as(sims), sims, "amax")
+            score += best.mean(dim=1) / math.sqrt(d)
+            terms += 1
+    score /= terms
+    best, top = score.topk(min(s.chunk_select, C), dim=-1)  # [R, c], best first
+    read = best >= s.chunk_min_score if s.chunk_min_score is not None else torch.ones_like(best, dtype=torch.bool)
+    return replace(memory, chosen=top[inverse], scores=best[inverse],
+                   entries=chunk_layout(top[inverse], starts, lengths, idx.device, read[inverse]))
 
 
-def capture_kv(model, ids, layers):
-    """Run the unmodified model (retrieval off) on ids [T] and return {layer: (keys, values)}, each [n_head, T, d]."""
-    capture = {layer: None for layer in layers}
-    with torch.no_grad():
-        model(ids[None], capture=capture)
-    return {layer: (k[0].float().cpu(), v[0].float().cpu()) for layer, (k, v) in capture.items()}
+def chunk_layout(chosen, starts, lengths, device, read=None):
+    """The chosen chunks laid out before the context, the best one nearest to it: for each row the stored token
+    indices, their positions (negative: the last memory token at -1, just before the context's position 0)
+    and a validity mask, each [B, M] (rows padded to the longest). read [B, c]: which chosen chunks are read."""
+    rows = []
+    read = torch.ones_like(chosen, dtype=torch.bool) if read is None else read
+    for chunks, ok in zip(chosen.tolist(), read.tolist()):
+        rows.append(torch.cat([torch.arange(starts[c], starts[c] + lengths[c]) for c, r in zip(chunks[::-1], ok[::-1])
+                               if r] + [torch.zeros(0, dtype=torch.long)]))
+    M = max(len(r) for r in rows)
+    index = torch.full((len(rows), M), -1, dtype=torch.long)
+    position = torch.zeros(len(rows), M, dtype=torch.long)
+    for b, r in enumerate(rows):
+        index[b, :len(r)] = r
+        position[b, :len(r)] = torch.arange(len(r)) - len(r)
+    return index.to(device), position.to(device), (index >= 0).to(device)
 
 
-def read_windows(model, tokenizer, text, layers, bookkeeping_token, progress=True):
-    """
-    Keys/values of `text` in the given layers, read in windows no longer than the context.
-    Creation 2: each window is prefixed by the bookkeeping token, whose positions are then dropped.
-    Creation 1 is bookkeeping_token = ''.
-    """
-    ids = tokenizer.encode(text)
-    if len(ids) == 0:
-        raise MemoryStoreError("the memory text is empty: give some text (or FILE:path to a text file)")
-    prefix = tokenizer.encode(bookkeeping_token) if bookkeeping_token else []
-    window = model.config.block_size - len(prefix)
-    device = next(model.parameters()).device
-    keys = {layer: [] for layer in layers}
-    values = {layer: [] for layer in layers}
-    starts = range(0, len(ids), window)
-    for start in tqdm(starts, desc="reading memory text", unit="window", disable=not progress or len(starts) < 2):
-        chunk = torch.tensor(prefix + ids[start:start + window], device=device)
-        for layer, (k, v) in capture_kv(model, chunk, layers).items():
-            keys[layer].append(k[:, len(prefix):])
-            values[layer].append(v[:, len(prefix):])
-    cat = lambda parts: {layer: torch.cat(p, dim=1).contiguous() for layer, p in parts.items()}
-    return cat(keys), cat(values), torch.tensor(ids, dtype=torch.int64)
-
-
-def build_store(model, tokenizer, text, layers, bookkeeping_token="\n", progress=True, index="flat"):
-    """A new store from memory text: the clean K/V of the unmodified model in `layers`. index: 'flat'
-    (exact search: a torch matmul up to TORCH_SEARCH_MAX tokens, FAISS IndexFlatL2 beyond), or FAISS's
-    approximate 'hnsw' or 'ivf', for stores of hundreds of thousands of tokens and more."""
-    if index not in ("flat", "hnsw", "ivf"):
-        raise MemoryStoreError(f"index must be 'flat', 'hnsw' or 'ivf', got {index!r}")
-    layers = sorted(set(layers))
-    if not layers:
-        raise MemoryStoreError("no memory layers chosen: set knn_num (k > 0 in some layer) or layers")
-    bad = [layer for layer in layers if not 0 <= layer < model.config.n_layer]
-    if bad:
-        raise MemoryStoreError(f"layers {bad} do not exist: the model has layers 0..{model.config.n_layer - 1}")
-    keys, values, token_ids = read_windows(model, tokenizer, text, layers, bookkeeping_token, progress)
-    k0 = keys[layers[0]]
-    meta = dict(format_version=FORMAT_VERSION, model=model.name, model_fingerprint=weights_fingerprint(model),
-                layers=layers, n_head=k0.shape[0], n_query_head=model.config.n_head, head_dim=k0.shape[2],
-                bookkeeping_token=bookkeeping_token, tokenizer=tokenizer.name, texts=[text], token_count=len(token_ids),
-                index=index)
-    return MemoryStore(meta, keys, values, token_ids)
-
-
-def append_text(store, model, tokenizer, text, progress=True):
-    """Read more memory text into an existing store (same model, layers and bookkeeping token)."""
-    check_store(store, model)
-    keys, values, token_ids = read_windows(model, tokenizer, text, store.layers, store.meta["bookkeeping_token"], progress)
-    for layer in store.layers:
-        store.keys[layer] = torch.cat([store.keys[layer], keys[layer]], dim=1)
-        store.values[layer] = torch.cat([store.values[layer], values[layer]], dim=1)
-    store.token_ids = torch.cat([store.token_ids, token_ids])
-    store.meta["texts"].append(text)
-    store.meta["token_count"] = len(store.token_ids)
-    store._index.clear()
-    return store
-
-
-# -----------------------------------------------------------------------------
-# fit between store, model and settings
-
-def weights_fingerprint(model):
-    """A short hash of the model's weights: a strided sample of every tensor, rounded to bfloat16
-    so that the same weights give the same fingerprint in float32, float16 or bfloat16."""
-    h = hashlib.sha256()
-    for name, p in model.state_dict().items():
-        flat = p.detach().reshape(-1)
-        sample = flat[:: max(1, flat.numel() // 4096)].to(torch.bfloat16).float().cpu()
-        h.update(name.encode())
-        h.update(str(tuple(p.shape)).encode())
-        h.update(sample.numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
-def check_store(store, model, settings=None):
-    """Raise MemoryStoreError, with one line saying what to do, if the store does not fit the model (and settings)."""
-    m = store.meta
-    fp = getattr(model, "fingerprint", None) or weights_fingerprint(model)
-    if m["model_fingerprint"] != fp:
-        raise MemoryStoreError(
-            f"memory store was built with model '{m['model']}' (weights {m['model_fingerprint']}) but this model is "
-            f"'{model.name}' (weights {fp}): rebuild it with build_memory.py --init_from={model.name}")
-    d, n_kv = model.config.head_dim, model.config.n_kv_head
-    if (m["n_head"], m["head_dim"]) != (n_kv, d):
-        raise MemoryStoreError(f"memory store has {m['n_head']} heads of dim {m['head_dim']}, "
-                               f"the model {n_kv} of dim {d}")
-    if settings is not None:
-        if len(settings.knn_num) != model.config.n_layer:
-            raise MemoryStoreError(f"knn_num has {len(settings.knn_num)} entries but the model has "
-                                   f"{model.config.n_layer} layers: give one k per layer")
-        missing = [layer for layer in settings.layers if layer not in store.keys]
-        if missing:
-            raise MemoryStoreError(f"knn_num turns the method on in layers {missing}, but the memory store holds "
-                                   f"layers {store.layers} only")
-
-
-# -----------------------------------------------------------------------------
-# on disk: a directory with manifest.json (written last) and one safetensors file. No pickle.
-
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _write_durably(path, write):
-    write(path)
-    with open(path, "rb+") as f:
-        os.fsync(f.fileno())
-
-
-def save_store(store, path):
-    """
-    Atomic save. The tensors go to a new file, then manifest.json is replaced in one os.replace():
-    a crash at any point leaves either the previous store or the new one, never a mix.
-    """
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise MemoryStoreError(f"{path} exists and is not a directory")
-    if path.is_dir() and any(path.iterdir()) and not (path / MANIFEST).exists():
-        raise MemoryStoreError(f"refusing to write a memory store into {path}: it is not empty and holds no store")
-    path.mkdir(parents=True, exist_ok=True)
-    tensors = {"token_ids": store.token_ids.contiguous()}
-    for layer in store.layers:
-        tensors[f"layer{layer}.keys"] = store.keys[layer].contiguous()
-        tensors[f"layer{layer}.values"] = store.values[layer].contiguous()
-    tmp = path / f".tensors-{uuid.uuid4().hex}.tmp"
-    _write_durably(tmp, lambda p: save_file(tensors, str(p)))
-    sha = _sha256(tmp)
-    tensors_file = f"tensors-{sha[:16]}.safetensors"
-    os.replace(tmp, path / tensors_file)
-    meta = dict(store.meta, format_version=FORMAT_VERSION, token_count=len(store),
-                tensors_file=tensors_file, tensors_sha256=sha)
-    tmp = path / f".manifest-{uuid.uuid4().hex}.tmp"
-    _write_durably(tmp, lambda p: p.write_text(json.dumps(meta, indent=1)))
-    os.replace(tmp, path / MANIFEST)  # the commit point
-    for old in path.glob("tensors-*.safetensors"):  # the previous store's tensors, now unreferenced
-        if old.name != tensors_file:
-            old.unlink()
-    store.meta = meta
-
-
-def load_store(path):
-    """Load a store saved by save_store, verifying it. Any problem: MemoryStoreError with one clear line."""
-    path = Path(path)
-    rebuild = "rebuild it with build_memory.py"
-    if not (path / MANIFEST).is_file():
-        raise MemoryStoreError(f"no memory store at {path}: expected a directory with {MANIFEST} "
-                               f"(make one with build_memory.py)")
-    try:
-        meta = json.loads((path / MANIFEST).read_text())
-        version, tensors_file, sha = meta["format_version"], meta["tensors_file"], meta["tensors_sha256"]
-        layers = [int(layer) for layer in meta["layers"]]
-        for key in ("model", "model_fingerprint", "n_head", "head_dim", "bookkeeping_token", "tokenizer", "texts"):
-            meta[key]
-    except (ValueError, KeyError, TypeError) as e:
-        raise MemoryStoreError(f"memory store {path} has a corrupted manifest ({type(e).__name__}: {e}); {rebuild}")
-    if version != FORMAT_VERSION:
-        raise MemoryStoreError(f"memory store {path} has format version {version}, this code reads "
-                               f"{FORMAT_VERSION}; {rebuild}")
-    file = path / tensors_file
-    if not file.is_file():
-        raise MemoryStoreError(f"memory store {path} is incomplete: {tensors_file} is missing; {rebuild}")
-    if _sha256(file) != sha:
-        raise MemoryStoreError(f"memory store {path} is corrupted: {tensors_file} does not match its checksum "
-                               f"(truncated or changed); {rebuild}")
-    try:
-        t = load_file(str(file))
-        store = MemoryStore(meta, {layer: t[f"layer{layer}.keys"] for layer in layers},
-                            {layer: t[f"layer{layer}.values"] for layer in layers}, t["token_ids"])
-    except (SafetensorError, KeyError, OSError) as e:
-        raise MemoryStoreError(f"memory store {path} is corrupted ({type(e).__name__}: {e}); {rebuild}")
-    expected = (meta["n_head"], meta["token_count"], meta["head_dim"])
-    for layer in layers:
-        if tuple(store.keys[layer].shape) != expected or tuple(store.values[layer].shape) != expected:
-            raise MemoryStoreError(f"memory store {path}: layer {layer} has shape {tuple(store.keys[layer].shape)}, "
-                                   f"the manifest says {expected}; {rebuild}")
-    return store

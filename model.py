@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-from memory import memory_attention, weights_fingerprint
+from memory import choose_chunks, memory_attention, retrieval_attention, weights_fingerprint
 
 
 class WeightsUnavailable(RuntimeError):
@@ -65,7 +65,7 @@ def layer_input(x, memory, cache, layer, start):
     """x [B, T, C] (positions start..), or, for a memory layer in exact mode with a cache, the inputs of all
     positions so far, kept in the cache: its attention recomputes earlier rows when their selection changed,
     and their residual needs them."""
-    if cache is None or memory is None or memory.mode != "exact" or not memory.active(layer):
+    if cache is None or memory is None or not memory.recomputes or not memory.active(layer):
         return x
     x_all, = cache.write(layer, start, x=x)
     return x_all
@@ -116,9 +116,14 @@ class CausalSelfAttention(nn.Module):
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # [B, H, T, d]
-        if capture is not None and self.layer_idx in capture:  # building a memory: keep this layer's K and V
-            capture[self.layer_idx] = (k, v)
+        if capture is not None and self.layer_idx in capture:  # building a memory, choosing chunks: keep Q, K, V
+            capture[self.layer_idx] = (q, k, v)
         use_memory = memory is not None and memory.active(self.layer_idx)
+        if use_memory and memory.settings.retrieval == "attention":  # memory entries join the softmax
+            if cache is not None:
+                k, v = cache.write(self.layer_idx, start, k=k, v=v)
+            y = retrieval_attention(q, k, v, memory, self.layer_idx)
+            return self.c_proj(y.transpose(1, 2).reshape(B, T, C))
         if cache is not None:  # all positions so far; a memory layer also keeps the queries, the method reads them
             if use_memory:
                 q, k, v = cache.write(self.layer_idx, start, q=q, k=k, v=v)
@@ -182,6 +187,7 @@ class GPT(nn.Module):
         start = cache.length if cache is not None else 0
         end = start + T
         assert end <= self.config.block_size, f"{end} positions, the context holds {self.config.block_size}"
+        memory = with_chunks(self, idx, memory)
         x = self.transformer.wte(idx) + self.transformer.wpe(torch.arange(start, end, device=idx.device))
         for block in self.transformer.h:
             x = block(x, memory, capture, cache, end - x.shape[1])  # x: the last rows, up to position end
@@ -249,6 +255,14 @@ def rotary_cos_sin(config, T, device):
     return emb.cos(), emb.sin()
 
 
+def rotary_at(rope_theta, head_dim, positions):
+    """cos, sin [..., head_dim] at any integer positions [...] (negative too: memory laid out before the context)."""
+    inv_freq = 1.0 / rope_theta ** (torch.arange(0, head_dim, 2, device=positions.device).float() / head_dim)
+    freqs = positions.float()[..., None] * inv_freq
+    emb = torch.cat((freqs, freqs), dim=-1)[:, None]  # [B, 1, M, head_dim]: the same for every head
+    return emb.cos(), emb.sin()
+
+
 def apply_rotary(x, cos, sin):
     x1, x2 = x.chunk(2, dim=-1)
     return x * cos + torch.cat((-x2, x1), dim=-1) * sin
@@ -260,6 +274,7 @@ class LlamaAttention(nn.Module):
         super().__init__()
         self.layer_idx = layer_idx
         self.n_head, self.n_kv_head, self.head_dim = config.n_head, config.n_kv_head, config.head_dim
+        self.rope_theta = config.rope_theta
         self.q_proj = nn.Linear(config.n_embd, config.n_head * config.head_dim, bias=False)
         self.k_proj = nn.Linear(config.n_embd, config.n_kv_head * config.head_dim, bias=False)
         self.v_proj = nn.Linear(config.n_embd, config.n_kv_head * config.head_dim, bias=False)
@@ -272,9 +287,15 @@ class LlamaAttention(nn.Module):
         k = self.k_proj(x).view(B, T, self.n_kv_head, self.head_dim).transpose(1, 2)  # [B, H_kv, T, d]
         v = self.v_proj(x).view(B, T, self.n_kv_head, self.head_dim).transpose(1, 2)
         if capture is not None and self.layer_idx in capture:  # the store keeps pre-rotary keys: position-free
-            capture[self.layer_idx] = (k, v)
+            capture[self.layer_idx] = (q, k, v)
         use_memory = memory is not None and memory.active(self.layer_idx)
         q_rot, k_rot = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        if use_memory and memory.settings.retrieval == "attention":  # memory entries join the softmax
+            if cache is not None:
+                k_rot, v = cache.write(self.layer_idx, start, k_rot=k_rot, v=v)
+            rotate = lambda x, positions: apply_rotary(x, *rotary_at(self.rope_theta, self.head_dim, positions))
+            y = retrieval_attention(q_rot, k_rot, v, memory, self.layer_idx, q_raw=q, rotate=rotate)
+            return self.o_proj(y.transpose(1, 2).reshape(B, T, self.n_head * self.head_dim))
         if cache is not None:  # all positions so far; a memory layer also keeps the queries and pre-rotary keys
             if use_memory:
                 q_rot, k_rot, v, q, k = cache.write(self.layer_idx, start, q_rot=q_rot, k_rot=k_rot, v=v, q=q, k=k)
@@ -337,6 +358,7 @@ class Llama(nn.Module):
         start = cache.length if cache is not None else 0
         end = start + T
         assert end <= self.config.block_size, f"{end} positions, the context holds {self.config.block_size}"
+        memory = with_chunks(self, idx, memory)
         x = self.model.embed_tokens(idx)
         if self.rotary is None or self.rotary[0].dtype != x.dtype or self.rotary[0].device != x.device:
             self.rotary = tuple(t.to(x.dtype) for t in rotary_cos_sin(self.config, self.config.block_size, x.device))
@@ -376,6 +398,14 @@ class Llama(nn.Module):
 # -----------------------------------------------------------------------------
 # generation
 
+def with_chunks(model, idx, memory):
+    """Chunk retrieval chooses its chunks once, from the prompt (memory.choose_chunks); generate does it before
+    the first step, so that the steps after it keep the same chunks."""
+    if memory is None or not memory.settings.chunk_select or memory.chosen is not None:
+        return memory
+    return choose_chunks(model, idx, memory)
+
+
 def sample_next(logits, temperature, top_k, generator):
     """logits [B, V] -> next ids [B, 1]. generator: one torch.Generator, or a list of one per row, so that
     each row draws from its own stream and a seed's continuation does not depend on its batch.
@@ -408,6 +438,7 @@ def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, memory=Non
     capacity = min(idx.shape[1] + max_new_tokens, block_size)  # all the positions the cache will hold
     new_cache = lambda: KVCache(capacity) if use_cache else None
     cache = new_cache()
+    memory = with_chunks(model, idx, memory)
     x = idx
     for _ in range(max_new_tokens):
         if cache is None or cache.length + x.shape[1] > block_size:  # no cache, or the context is full

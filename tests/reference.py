@@ -62,9 +62,9 @@ def reference_memory_attention(q, k, v, store_keys, store_values, knn, mem_frac,
     return y
 
 
-def reference_gpt2_logits(hf_state, n_head, idx, memory_layers, store, settings):
+def reference_gpt2_logits(hf_state, n_head, idx, memory_layers, store, settings, chosen=None):
     """GPT-2 forward from transformers' state dict (Conv1D layout: x @ W + b), with the loop
-    reference in the memory layers. memory_layers: {layer: k}."""
+    reference in the memory layers. memory_layers: {layer: k}. chosen: as for reference_llama_logits."""
     sd = {name: p.double() for name, p in hf_state.items()}
     B, T = idx.shape
     x = sd["transformer.wte.weight"][idx] + sd["transformer.wpe.weight"][:T]
@@ -77,7 +77,11 @@ def reference_gpt2_logits(hf_state, n_head, idx, memory_layers, store, settings)
         C = x.shape[-1]
         q, k, v = (t.view(B, T, n_head, C // n_head).transpose(1, 2) for t in qkv.split(C, dim=2))
         knn = memory_layers.get(layer, 0)
-        if knn > 0:
+        if knn > 0 and settings.retrieval == "attention":
+            y = reference_retrieval_attention(q, k, v, store.keys[layer], store.values[layer], knn,
+                                              chosen[0] if chosen else None, metric=settings.search,
+                                              threshold=settings.mem_threshold)
+        elif knn > 0:
             y = reference_memory_attention(q, k, v, store.keys[layer], store.values[layer], knn, settings.mem_frac,
                                            settings.bookkeeping_frac, settings.knn_softmax_influence,
                                            settings.resid_only, settings.resid_frac)
@@ -90,9 +94,10 @@ def reference_gpt2_logits(hf_state, n_head, idx, memory_layers, store, settings)
     return ln(x, "transformer.ln_f") @ sd["transformer.wte.weight"].T
 
 
-def reference_llama_logits(hf_state, config, idx, memory_layers, store, settings):
+def reference_llama_logits(hf_state, config, idx, memory_layers, store, settings, chosen=None):
     """Llama forward from transformers' state dict, written out plainly, with the loop reference in the
-    memory layers: search and equation 5 on pre-rotary keys/queries, KV heads repeated to query heads."""
+    memory layers: search and equation 5 on pre-rotary keys/queries, KV heads repeated to query heads.
+    Attention retrieval: chosen = (entries, positions) per row, the chunk tokens each row reads (None: the store)."""
     sd = {name: p.double() for name, p in hf_state.items()}
     B, T = idx.shape
     H, H_kv, d = config.num_attention_heads, config.num_key_value_heads, config.hidden_size // config.num_attention_heads
@@ -117,7 +122,13 @@ def reference_llama_logits(hf_state, config, idx, memory_layers, store, settings
         v = (h @ sd[p + "self_attn.v_proj.weight"].T).view(B, T, H_kv, d).transpose(1, 2)
         k, v = k.repeat_interleave(H // H_kv, dim=1), v.repeat_interleave(H // H_kv, dim=1)
         knn = memory_layers.get(layer, 0)
-        if knn > 0:
+        if knn > 0 and settings.retrieval == "attention":
+            entries, positions = chosen if chosen is not None else (None, None)
+            y = reference_retrieval_attention(rotate(q), rotate(k), v, store.keys[layer], store.values[layer], knn,
+                                              entries, q_raw=q, metric=settings.search,
+                                              threshold=settings.mem_threshold, positions=positions,
+                                              theta=theta if settings.mem_position == "before" else None)
+        elif knn > 0:
             y = reference_memory_attention(rotate(q), rotate(k), v, store.keys[layer], store.values[layer], knn,
                                            settings.mem_frac, settings.bookkeeping_frac,
                                            settings.knn_softmax_influence, settings.resid_only, settings.resid_frac,
@@ -163,3 +174,73 @@ def reference_gpt2_cached_logits(hf_state, n_head, idx, memory_layers, store, se
             x = x + torch.nn.functional.gelu(h, approximate="tanh") @ sd[p + "mlp.c_proj.weight"] + sd[p + "mlp.c_proj.bias"]
         logits.append(ln(x, "transformer.ln_f") @ sd["transformer.wte.weight"].T)
     return torch.stack(logits, dim=1)  # [B, T, V]
+
+
+# -----------------------------------------------------------------------------
+# attention retrieval (docs/METHOD.md, "Attention retrieval"), written out with loops
+
+def rotate_to(x, position, theta):
+    """Rotary embedding of one vector x [d] at an integer position (negative too), transformers' layout."""
+    d = x.shape[-1]
+    angles = position * (1.0 / theta ** (torch.arange(0, d, 2).double() / d))
+    cos, sin = angles.cos().repeat(2), angles.sin().repeat(2)
+    return x * cos + torch.cat([-x[d // 2:], x[:d // 2]]) * sin
+
+
+def reference_choose_chunks(queries, store, chunk_layers, chunk_ids, n_chunks):
+    """queries: {layer: [H, T, d]} one prompt's (pre-rotary) queries. A chunk's score: for every layer, query
+    head and position 1.., the best q . k / sqrt(d) among the chunk's stored tokens; averaged. The n best chunks."""
+    chunks = sorted(set(chunk_ids))
+    scores = []
+    for c in chunks:
+        members = [i for i, x in enumerate(chunk_ids) if x == c]
+        total, count = 0.0, 0
+        for layer in chunk_layers:
+            q = queries[layer].double()
+            H, T, d = q.shape
+            keys = store.keys[layer].double()
+            group = H // keys.shape[0]
+            for h in range(H):
+                for t in range(1 if T > 1 else 0, T):
+                    total += max(float(q[h, t] @ keys[h // group, i]) / math.sqrt(d) for i in members)
+                    count += 1
+        scores.append(total / count)
+    return sorted(chunks, key=lambda c: -scores[chunks.index(c)])[:n_chunks]
+
+
+def reference_retrieval_attention(q, k, v, store_keys, store_values, knn, entries=None, q_raw=None, metric="query_ip",
+                                  threshold=-1.0, positions=None, theta=None):
+    """
+    q, k, v: [B, H, T, d] (k, v repeated to the query heads; for rotary models q and k rotated). Every query row
+    attends, in one softmax, to the context j <= t and to memory entries: entries[b] (a list of stored token
+    indices, laid out with positions[b]) or, when entries is None, the whole store; of these it keeps its top
+    knn by the metric (q_raw . key, or the cosine) whose cosine is at least threshold. A memory key's logit is
+    q_raw . key (at the query's own position) or, with positions and theta, q . rotate(key, position).
+    """
+    q, k, v = q.double(), k.double(), v.double()
+    q_raw = q if q_raw is None else q_raw.double()
+    store_keys, store_values = store_keys.double(), store_values.double()
+    B, H, T, d = q.shape
+    group = H // store_keys.shape[0]
+    y = torch.zeros_like(q)
+    for b in range(B):
+        for h in range(H):
+            K, V = store_keys[h // group], store_values[h // group]
+            candidates = list(range(K.shape[0])) if entries is None else list(entries[b])
+            for t in range(T):
+                logits = [float(q[b, h, t] @ k[b, h, j]) / math.sqrt(d) for j in range(t + 1)]
+                values = [v[b, h, j] for j in range(t + 1)]
+                sims = {i: float(q_raw[b, h, t] @ K[i]) for i in candidates}
+                coss = {i: sims[i] / (float(q_raw[b, h, t].norm()) * float(K[i].norm())) for i in candidates}
+                rank = coss if metric == "query_cos" else sims
+                kept = [i for i in sorted(candidates, key=lambda i: -rank[i])[:knn] if coss[i] >= threshold]
+                for i in kept:
+                    if positions is not None and theta is not None:
+                        pos = positions[b][list(entries[b]).index(i)]
+                        logits.append(float(q[b, h, t] @ rotate_to(K[i], pos, theta)) / math.sqrt(d))
+                    else:
+                        logits.append(sims[i] / math.sqrt(d))
+                    values.append(V[i])
+                p = softmax(logits)
+                y[b, h, t] = sum(pi * vi for pi, vi in zip(p, values))
+    return y

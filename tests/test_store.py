@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-import memory as memory_module
+import store as store_module
 from conftest import save_random_gpt2
 from memory import (Memory, MemorySettings, MemoryStoreError, append_text, build_store, check_store, load_store,
                     save_store)
@@ -97,9 +97,9 @@ def test_append_adds_text_after_the_old_and_survives_saving(gpt2, tmp_path):
 def test_knn_search_matches_brute_force(backend, monkeypatch):
     g = torch.Generator().manual_seed(0)
     keys = torch.randn(3, 500, 16, generator=g)
-    store = memory_module.MemoryStore(dict(n_head=3, head_dim=16), {0: keys}, {0: -keys}, torch.arange(500))
+    store = store_module.MemoryStore(dict(n_head=3, head_dim=16), {0: keys}, {0: -keys}, torch.arange(500))
     if backend == "faiss":
-        monkeypatch.setattr(memory_module, "TORCH_SEARCH_MAX", 0)
+        monkeypatch.setattr(store_module, "TORCH_SEARCH_MAX", 0)
     queries = torch.randn(40, 16, generator=g)
     heads = torch.randint(0, 3, (40,), generator=g)
     got_k, got_v, found, dist, idx = store.search(0, heads, queries, 7)
@@ -116,7 +116,7 @@ def test_knn_search_matches_brute_force(backend, monkeypatch):
 def test_approximate_indexes_find_most_true_neighbours(kind):
     g = torch.Generator().manual_seed(0)
     keys = torch.randn(2, 3000, 16, generator=g)
-    store = memory_module.MemoryStore(dict(n_head=2, head_dim=16, index=kind), {0: keys}, {0: keys}, torch.arange(3000))
+    store = store_module.MemoryStore(dict(n_head=2, head_dim=16, index=kind), {0: keys}, {0: keys}, torch.arange(3000))
     queries, heads = torch.randn(100, 16, generator=g), torch.randint(0, 2, (100,), generator=g)
     _, _, found, _, idx = store.search(0, heads, queries, 5)
     hits = 0
@@ -129,9 +129,9 @@ def test_approximate_indexes_find_most_true_neighbours(kind):
 @pytest.mark.parametrize("backend", ["torch", "faiss"])
 def test_search_with_k_larger_than_the_store_marks_missing(backend, monkeypatch):
     if backend == "faiss":
-        monkeypatch.setattr(memory_module, "TORCH_SEARCH_MAX", 0)
+        monkeypatch.setattr(store_module, "TORCH_SEARCH_MAX", 0)
     keys = torch.randn(1, 3, 4)
-    store = memory_module.MemoryStore(dict(n_head=1, head_dim=4), {0: keys}, {0: keys}, torch.arange(3))
+    store = store_module.MemoryStore(dict(n_head=1, head_dim=4), {0: keys}, {0: keys}, torch.arange(3))
     _, _, found, dist, idx = store.search(0, torch.zeros(2, dtype=torch.long), torch.randn(2, 4), 5)
     assert found.sum(1).tolist() == [3, 3] and (idx[:, 3:] == -1).all() and torch.isinf(dist[:, 3:]).all()
 
@@ -266,14 +266,14 @@ def test_crash_while_saving_keeps_the_previous_store(gpt2, saved, monkeypatch, c
             with open(filename, "wb") as f:
                 f.write(b"\0" * 100)
             raise Crash()
-        monkeypatch.setattr(memory_module, "save_file", half_written)
+        monkeypatch.setattr(store_module, "save_file", half_written)
     else:
         real_replace = os.replace
         def crash_on_manifest(src, dst):
             if str(dst).endswith("manifest.json"):
                 raise Crash()
             return real_replace(src, dst)
-        monkeypatch.setattr(memory_module.os, "replace", crash_on_manifest)
+        monkeypatch.setattr(store_module.os, "replace", crash_on_manifest)
     with pytest.raises(Crash):
         save_store(bigger, saved)
     monkeypatch.undo()
@@ -286,7 +286,7 @@ def test_crash_while_saving_keeps_the_previous_store(gpt2, saved, monkeypatch, c
 def test_crash_during_first_save_leaves_no_valid_store(gpt2, tmp_path, monkeypatch):
     model, tok = gpt2
     real_replace = os.replace
-    monkeypatch.setattr(memory_module.os, "replace",
+    monkeypatch.setattr(store_module.os, "replace",
                         lambda s, d: (_ for _ in ()).throw(Crash()) if str(d).endswith("manifest.json")
                         else real_replace(s, d))
     with pytest.raises(Crash):
