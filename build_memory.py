@@ -5,6 +5,8 @@ keys and values of the chosen layers, per head, in a directory (manifest.json + 
     python build_memory.py --memory=FILE:data/cats.txt --layers=[6,7,8] --mem_store=stores/cats
     python build_memory.py --memory=FILE:more.txt --mem_store=stores/cats --append=True
     python sample.py config/sample_gpt2_type_3_method.py --memory= --mem_store=stores/cats
+    python build_memory.py --init_from=smollm2 --memory=FILE:data/my_facts.txt --one_text_per_line=True \
+        --all_layers=True --mem_store=stores/my_facts     # one fact per line, for the recall setting
 """
 import sys
 from pathlib import Path
@@ -18,9 +20,11 @@ init_from = "gpt2"  # the model the memory is for: the store only fits this mode
 memory = ""  # memory text, or FILE:path
 mem_store = "mem_store"  # output directory
 layers = [6, 7, 8]  # layer indices (0-based) to keep keys/values for: the layers where knn_num > 0
+all_layers = False  # True: every layer (what the recall setting, config/sample_smollm2_type_2_method.py, reads)
 bookkeeping_token = "\n"  # creation 2: prepended to each window of text, then dropped ('' = creation 1)
 index = "flat"  # 'flat' (exact), or FAISS's approximate 'ivf' (or 'hnsw') for very large memories
 append = False  # True: add the text to the existing store at mem_store (same model and layers)
+one_text_per_line = False  # each non-empty line is its own text (a fact), read on its own: one chunk each
 device = "cpu"
 dtype = "float32"
 # -----------------------------------------------------------------------------
@@ -29,11 +33,13 @@ dtype = "float32"
 def main():
     configure(globals())
     text = read_text(memory)
+    text = [line for line in text.splitlines() if line.strip()] if one_text_per_line else text
     model, tokenizer = load_model(init_from, device, dtype)
     if append:
         store = append_text(load_store(mem_store), model, tokenizer, text)
     else:
-        store = build_store(model, tokenizer, text, layers, bookkeeping_token, index=index)
+        chosen = list(range(model.config.n_layer)) if all_layers else layers
+        store = build_store(model, tokenizer, text, chosen, bookkeeping_token, index=index)
     save_store(store, mem_store)
     m = store.meta
     size = sum(f.stat().st_size for f in Path(mem_store).iterdir())

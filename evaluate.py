@@ -21,11 +21,12 @@ from pathlib import Path
 import torch
 
 from configurator import ConfigError, configure, read_text
-from memory import Memory, MemorySettings, MemoryStoreError, build_store, check_store
+from memory import Memory, MemorySettings, MemorySettingsError, MemoryStoreError, build_store, check_store
 from model import WeightsUnavailable, generate, load_model
 
 # -----------------------------------------------------------------------------
-mode = "sentiment"  # 'sentiment' (VADER over the continuation) or 'recall' (does it begin with the answer)
+mode = "sentiment"  # 'sentiment' (VADER over the continuation), 'recall' (does it begin with the answer),
+# 'facts' (the fact benchmark of data/facts/ over memories of many facts: facts.py) or 'passkey' (passkey.py)
 init_from = "smollm2"
 out_dir = "out/eval"  # the run directory: results are appended, finished points skipped
 start = "\nCats are horrible"  # the prompt (recall: the question), or FILE:path
@@ -48,20 +49,47 @@ knn_softmax_influence = 1.0
 resid_only = False
 resid_frac = 0.0
 memory_mode = "exact"  # 'exact' (the paper's) or 'cached'
+retrieval = "blend"  # 'blend' (the paper's Types 1-3) or 'attention' (memory entries join the softmax; docs/METHOD.md)
+search = "key_l2"  # 'key_l2' (the paper's), 'query_ip', 'query_cos'
+mem_threshold = -1.0  # attention: cosine below which a memory entry stays out (-1: none)
+chunk_select = 0  # attention: chunks chosen per prompt (0: top-k over the whole store)
+chunk_by = "text"  # 'text', 'sentence' or 'block'
+chunk_size = 64  # tokens per block
+chunk_layers = []  # layers whose queries score the chunks
+chunk_min_score = None  # a chosen chunk is read only if its score reaches this (None: always)
+mem_position = "query"  # attention: memory keys at the query's position ('query') or laid out before the context ('before')
 # what to run
 baseline = True  # sentiment: also the model without memory (the recall conditions say it for recall)
 sweep_key = ""  # '' = one point; a setting name ('mem_frac', 'knn_softmax_influence', ...) or 'layers'
 sweep_values = []
 answer = "Vancouver"  # recall: the word the continuation should begin with
+one_text_per_line = False  # recall, sentiment: each non-empty line of the memory is its own text (one chunk each)
 conditions = ["question", "in_context", "method"]  # recall: question only, memory text in the context, the method
 substitutes = []  # recall: also replace `answer` in the memory text by each of these (paper Fig. 13)
 perplexity = True  # sentiment: perplexity of each continuation under the model without memory
+facts_split = "dev"  # facts: 'dev' (tune on it), 'test' (report on it) or a .jsonl path
+fact_counts = [1, 10, 100, 1000]  # facts: memories of n facts (the benchmark's, then invented distractors)
+num_facts = 0  # facts: use only the first num_facts of the split (0: all)
+sample_facts = 0  # facts: sample (num_seeds continuations) for the first sample_facts facts only (0: all);
+# every fact gets the teacher-forced scores, one forward pass each
+index = "flat"  # facts: the store's index ('flat', 'ivf', 'hnsw')
+passkey_lengths = [1024, 4096, 16384, 65536]  # passkey: haystack lengths in tokens
+passkey_trials = 20  # passkey: trials per length (a new key at a new depth each)
+plain_text = "FILE:data/plain.txt"  # facts: text unrelated to the facts, whose perplexity with and without the
+# memory is compared ('' = skip)
 wandb_log = False  # log each point's summary to Weights & Biases (WANDB_MODE=offline works)
 wandb_project = "mtm"
 title = ""  # plot title
 # -----------------------------------------------------------------------------
 METHOD_KEYS = ("knn_num", "mem_frac", "bookkeeping_frac", "knn_softmax_influence", "resid_only", "resid_frac",
-               "memory_mode")
+               "memory_mode", "retrieval", "search", "mem_threshold", "chunk_select", "chunk_by", "chunk_size",
+               "chunk_layers", "mem_position", "chunk_min_score")
+SETTING_KEYS = METHOD_KEYS[:6] + METHOD_KEYS[7:]  # MemorySettings' fields (memory_mode belongs to Memory)
+
+
+def method_settings(cfg):
+    """MemorySettings from a config's (or a point's) method keys, checked."""
+    return MemorySettings(**{k: cfg[k] for k in SETTING_KEYS if k in cfg}).check()
 
 
 def layers_to_knn(pattern, n_layer, k):
@@ -127,7 +155,8 @@ def expand_points(cfg, n_layer):
     else:
         raise ConfigError(f"mode must be 'sentiment' or 'recall', got {cfg['mode']!r}")
     for p in points:  # what identifies a finished point when a run is resumed
-        key = {k: cfg[k] for k in ("init_from", "start", "max_new_tokens", "temperature", "top_k", "bookkeeping_token")}
+        key = {k: cfg[k] for k in ("init_from", "start", "max_new_tokens", "temperature", "top_k", "bookkeeping_token",
+                                          "one_text_per_line")}
         p["key"] = hashlib.sha256(json.dumps([p["condition"], p["method"], p["memory_text"], key],
                                              sort_keys=True).encode()).hexdigest()[:16]
     return points
@@ -204,10 +233,10 @@ def run_point(point, cfg, model, tokenizer, seeds):
     mem = None
     if point["condition"] == "method":
         m = point["method"]
-        settings = MemorySettings(m["knn_num"], m["mem_frac"], m["bookkeeping_frac"], m["knn_softmax_influence"],
-                                  m["resid_only"], m["resid_frac"])
-        store = build_store(model, tokenizer, point["memory_text"], settings.layers, cfg["bookkeeping_token"],
-                            progress=False)
+        settings = method_settings(m)
+        text = point["memory_text"]
+        texts = [line for line in text.splitlines() if line.strip()] if cfg["one_text_per_line"] else text
+        store = build_store(model, tokenizer, texts, settings.store_layers, cfg["bookkeeping_token"], progress=False)
         check_store(store, model, settings)
         mem = Memory(store.to(cfg["device"]), settings, mode=m["memory_mode"], stats={})
     runs = []
@@ -306,6 +335,10 @@ def main():
     cfg["memory"] = read_text(cfg["memory"])
     if not cfg["memory"].strip() and (cfg["mode"] == "recall" or cfg["sweep_key"] or cfg["knn_num"]):
         raise ConfigError("memory is empty")
+    if mode == "facts":
+        return main_facts(cfg)
+    if mode == "passkey":
+        return main_passkey(cfg)
     model, tokenizer = load_model(init_from, device, dtype)
     points = expand_points(cfg, model.config.n_layer)
     out = Path(out_dir)
@@ -352,8 +385,83 @@ def main():
     print(f"wrote {runs_file}, {out / 'summary.csv'}, {out / f'{mode}.png'}")
 
 
+def main_facts(cfg):
+    """Mode 'facts': the benchmark of data/facts/ (facts.py), one record per (n, condition, fact) in runs.jsonl."""
+    import facts
+    unknown = [c for c in cfg["conditions"] if c not in facts.CONDITIONS]
+    if unknown or not cfg["fact_counts"] or any(n < 1 for n in cfg["fact_counts"]):
+        raise ConfigError(f"facts mode: conditions must be among {', '.join(facts.CONDITIONS)} (got {unknown}) "
+                          f"and fact_counts a list of counts >= 1 (got {cfg['fact_counts']})")
+    settings = method_settings(cfg)
+    cfg["plain_text"] = read_text(cfg["plain_text"])
+    if "method" in cfg["conditions"] and not settings.layers:
+        raise ConfigError("the 'method' condition needs knn_num with k > 0 in some layer")
+    try:
+        facts.load_facts(cfg["facts_split"])
+    except (FileNotFoundError, ValueError) as e:
+        raise ConfigError(str(e))
+    model, tokenizer = load_model(init_from, device, dtype)
+    if len(cfg["knn_num"]) != model.config.n_layer and "method" in cfg["conditions"]:
+        raise ConfigError(f"knn_num has {len(cfg['knn_num'])} entries, the model {model.config.n_layer} layers")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    runs_file = out / "runs.jsonl"
+    done = {}
+    if runs_file.exists():
+        for line in runs_file.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                done[r["key"]] = r
+    from tqdm import tqdm
+    records = []
+    with open(runs_file, "a") as f, tqdm(desc="facts", unit="fact") as bar:
+        for r in facts.evaluate_facts(cfg, model, tokenizer, settings, done):
+            if r["key"] not in done:
+                f.write(json.dumps(r) + "\n")
+                f.flush()
+            records.append(r)
+            bar.update()
+            bar.set_postfix(n=r["n"], condition=r["condition"])
+    rows = facts.summarize_facts(records, cfg)
+    for row in rows:
+        print(" | ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+    with open(out / "summary.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
+        writer.writeheader()
+        writer.writerows(rows)
+    (out / "summary.md").write_text(markdown_table(rows))
+    facts.plot_facts(rows, out / "facts.png", cfg["title"] or f"facts ({cfg['facts_split']}): {cfg['init_from']}, "
+                                                           f"{cfg['num_seeds']} seeds per fact")
+    print(f"wrote {runs_file}, {out / 'summary.csv'}, {out / 'facts.png'}")
+
+
+def main_passkey(cfg):
+    """Mode 'passkey': greedy passkey retrieval with the haystack in memory and, while it fits, in the context."""
+    import passkey
+    settings = method_settings(cfg)
+    if "method" in cfg["conditions"] and not settings.chunk_select:
+        raise ConfigError("passkey mode runs the method with chunk retrieval: set chunk_select and chunk_layers")
+    model, tokenizer = load_model(init_from, device, dtype)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    from tqdm import tqdm
+    records = list(tqdm(passkey.run_passkey(cfg, model, tokenizer, settings), desc="passkey", unit="trial"))
+    (out / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    rows = []
+    for n in cfg["passkey_lengths"]:
+        for condition in cfg["conditions"]:
+            rs = [r for r in records if r["n_tokens"] == n and r["condition"] == condition]
+            if rs:
+                rows.append(dict(haystack_tokens=n, condition=condition, trials=len(rs), hits=sum(r["hit"] for r in rs),
+                                 rate=sum(r["hit"] for r in rs) / len(rs), example=rs[0]["text"][:30]))
+    for row in rows:
+        print(" | ".join(f"{k}={v}" for k, v in row.items()))
+    (out / "summary.md").write_text(markdown_table(rows))
+    print(f"wrote {out / 'runs.jsonl'}, {out / 'summary.md'}")
+
+
 if __name__ == "__main__":
     try:
         main()
-    except (ConfigError, MemoryStoreError, WeightsUnavailable) as e:
+    except (ConfigError, MemoryStoreError, MemorySettingsError, WeightsUnavailable) as e:
         sys.exit(f"error: {e}")

@@ -9,8 +9,9 @@ import sys
 import torch
 
 from configurator import ConfigError, configure, read_text
-from memory import Memory, MemorySettings, MemoryStoreError, build_store, check_store, explain_trace, load_store
-from model import WeightsUnavailable, generate, load_model
+from memory import (Memory, MemorySettings, MemorySettingsError, MemoryStoreError, build_store, check_store,
+                    explain_trace, load_store)
+from model import WeightsUnavailable, generate, load_model, with_chunks
 
 # -----------------------------------------------------------------------------
 init_from = "smollm2"  # 'smollm2' (embedded), 'gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl', or a local directory
@@ -34,6 +35,17 @@ knn_softmax_influence = 1.0  # TS, equation 5
 resid_only = False  # True: the token's own key/value are not candidates (Type 2)
 resid_frac = 0.0  # r: v <- (1 - r) m + r v (Types 2 and 3)
 memory_mode = "exact"  # 'exact': the paper's (re-selects for the whole sequence each token); 'cached': faster
+# retrieval beyond the paper (docs/METHOD.md, "Attention retrieval"); the defaults are the paper's method
+retrieval = "blend"  # 'blend': the paper's Types 1-3; 'attention': memory entries join each query's softmax
+search = "key_l2"  # what finds stored entries: 'key_l2' (the paper's), 'query_ip', 'query_cos' (the query)
+mem_threshold = -1.0  # attention: entries whose cosine with the query is below this stay out (-1: none)
+chunk_select = 0  # attention: chunks (texts, sentences or blocks) chosen from the prompt; 0 = top-k over the store
+chunk_by = "text"  # 'text', 'sentence' or 'block'
+chunk_size = 64  # tokens per block (chunk_by='block')
+chunk_layers = []  # layers whose queries score the chunks
+chunk_min_score = None  # a chosen chunk is read only if its score reaches this (None: always)
+mem_position = "query"  # attention: memory keys at the query's position, or 'before': chunks laid out before the context
+one_text_per_line = False  # memory: each non-empty line is its own text (a fact), read on its own: one chunk each
 unadulterated_gpt = False  # also print the continuation without memory, same seed, first
 method_text = ""  # a label for the memory run's output
 show_vader = True  # print the VADER sentiment (compound) of each continuation, the prompt left out
@@ -52,7 +64,10 @@ def main():
     model, tokenizer = load_model(init_from, device, dtype)
     settings = MemorySettings(knn_num=list(knn_num), mem_frac=mem_frac, bookkeeping_frac=bookkeeping_frac,
                               knn_softmax_influence=knn_softmax_influence, resid_only=resid_only,
-                              resid_frac=resid_frac)
+                              resid_frac=resid_frac, retrieval=retrieval, search=search, mem_threshold=mem_threshold,
+                              chunk_select=chunk_select, chunk_by=chunk_by, chunk_size=chunk_size,
+                              chunk_layers=list(chunk_layers), mem_position=mem_position,
+                              chunk_min_score=chunk_min_score).check()
     mem = None
     if memory and mem_store:
         raise ConfigError("set memory (text read on the fly) or mem_store (a saved store), not both")
@@ -62,10 +77,12 @@ def main():
         if mem_store:
             store = load_store(mem_store)
         else:
-            store = build_store(model, tokenizer, read_text(memory), settings.layers, bookkeeping_token)
+            text = read_text(memory)
+            texts = [line for line in text.splitlines() if line.strip()] if one_text_per_line else text
+            store = build_store(model, tokenizer, texts, settings.store_layers, bookkeeping_token)
         check_store(store, model, settings)
         store.to(device)
-        for layer in settings.layers:
+        for layer in settings.layers if settings.retrieval == "blend" else []:
             if settings.knn_num[layer] > len(store):
                 print(f"note: k = {settings.knn_num[layer]} in layer {layer} but the store holds {len(store)} "
                       f"tokens; the missing neighbours get weight 0")
@@ -95,7 +112,13 @@ def main():
                 print(f"[VADER compound of the continuation: "
                       f"{vader_compound(tokenizer.decode(y[i, len(prompt):].tolist())):+.4f}]")
             print("-" * 40)
-    if explain and mem:
+    if explain and mem and settings.chunk_select:
+        chosen = with_chunks(model, x[:1], mem).chosen[0].tolist()
+        _, starts, lengths = store.chunks(chunk_by, chunk_size)
+        print(f"=== chunks read (best first), chosen by layers {list(chunk_layers)}' queries ===")
+        for c in chosen:
+            print(f"chunk {c}: {tokenizer.decode(store.token_ids[starts[c]:starts[c] + lengths[c]].tolist())!r}")
+    elif explain and mem:
         mem.trace = []
         with torch.no_grad():
             model(x[:1], memory=mem)  # the first generation step again, recording what it retrieved
@@ -107,5 +130,5 @@ def main():
 if __name__ == "__main__":
     try:
         main()
-    except (ConfigError, MemoryStoreError, WeightsUnavailable) as e:
+    except (ConfigError, MemoryStoreError, MemorySettingsError, WeightsUnavailable) as e:
         sys.exit(f"error: {e}")

@@ -1,4 +1,4 @@
-# Layer sweep for recall on SmolLM2 (choosing the layer of config/sample_smollm2_type_2_method.py):
+# Layer sweep for recall on SmolLM2 (choosing the layer of config/sample_smollm2_type_2_vancouver.py):
 # the Type 2 method with Table 4's parameters in each single layer of 30. Recall is decided by the
 # first word, so 12 new tokens suffice; 20 seeds per point, cached mode.
 # python evaluate.py config/eval_recall_layers_smollm2.py

@@ -1,12 +1,13 @@
-# Recall on SmolLM2-135M-Instruct, the paper's Table 4 and Fig. 13 protocol: 100 seeds; question only,
-# the paragraph in the context, and the method (the settings of config/sample_smollm2_type_2_method.py:
+# The paper's Vancouver recall reproduced on SmolLM2-135M-Instruct (Table 4 and Fig. 13 protocol): 100 seeds; question only,
+# the paragraph in the context, and the method (the settings of config/sample_smollm2_type_2_vancouver.py:
 # Type 2, k 5, MF 0, BF 0, TS 1000, r 0.1, layers 18-23, cached); then with "Vancouver" replaced in the
 # memory by other cities, counting the substitute (hits) and the original (original_hits).
 # Recall is decided by the first word, so 20 new tokens (the paper generated 100).
-# python evaluate.py config/eval_recall_smollm2.py
+# These settings were chosen on this one example and recall nothing on held-out facts (docs/results.md).
+# python evaluate.py config/eval_recall_vancouver_type2_smollm2.py
 mode = "recall"
 init_from = "smollm2"
-out_dir = "out/recall_smollm2"
+out_dir = "out/recall_vancouver_type2_smollm2"
 start = "\nThe name of the city with the third-largest metropolitan area in Canada is"
 memory = "FILE:data/vancouver.txt"
 answer = "Vancouver"

@@ -1,0 +1,21 @@
+# Passkey retrieval on SmolLM2-135M-Instruct (the Landmark-attention format; passkey.py): the haystack in memory
+# at 1K-64K tokens, 20 trials each, greedy, exact match; the question alone; the haystack in the context while
+# it fits the 8192-token window (the upper bound). The method: the recall setting (chunk retrieval by layers
+# 17-18's queries, every layer reading the chosen text, laid out before the prompt); the haystack is cut into
+# texts of 10 filler periods (about 250 tokens), each read on its own, one of them holding the key.
+# python evaluate.py config/eval_passkey_smollm2.py
+mode = "passkey"
+init_from = "smollm2"
+out_dir = "out/passkey_smollm2"
+passkey_lengths = [1024, 4096, 16384, 65536]
+passkey_trials = 20
+conditions = ["question", "in_context", "method"]
+max_new_tokens = 8
+knn_num = [1000] * 30
+retrieval = "attention"
+search = "query_ip"
+chunk_select = 1
+chunk_by = "text"
+chunk_layers = [17, 18]
+mem_position = "before"
+memory_mode = "cached"

@@ -1,0 +1,26 @@
+# Recall of a fact of your own on SmolLM2-135M-Instruct: question only, the memory text in the context, and the
+# method with the recall setting chosen on the fact benchmark's dev split (chunk retrieval; see
+# config/sample_smollm2_type_2_method.py and docs/results.md); then with the answer replaced in the memory by
+# other words (hits count the substitute, original_hits the original answer).
+# Edit start, memory and answer for your own facts (one fact per line in the memory file).
+# python evaluate.py config/eval_recall_smollm2.py
+mode = "recall"
+init_from = "smollm2"
+out_dir = "out/recall_smollm2"
+start = "\nThe spare key to the allotment shed is hidden under the"
+memory = "FILE:data/my_facts.txt"
+one_text_per_line = True
+answer = "blue"
+num_seeds = 100
+max_new_tokens = 20
+knn_num = [1000] * 30
+retrieval = "attention"
+search = "query_ip"
+chunk_select = 1
+chunk_by = "text"
+chunk_layers = [17, 18]
+mem_position = "before"
+memory_mode = "cached"
+conditions = ["question", "in_context", "method"]
+substitutes = ["red", "green", "yellow"]
+title = "SmolLM2 recall of your own fact: question only / memory in context / chunk retrieval"

@@ -1,0 +1,106 @@
+"""The fact benchmark (facts.py, data/facts/) and evaluate.py's modes 'facts' and 'passkey'."""
+import csv
+import json
+import math
+import random
+
+import pytest
+import torch
+
+import facts
+import passkey
+from test_scripts import run
+
+
+def test_benchmark_files_hold_distinct_held_out_facts():
+    dev, test = facts.load_facts("dev"), facts.load_facts("test")
+    assert len(dev) + len(test) >= 300
+    assert not {f["question"] for f in dev} & {f["question"] for f in test}  # the split is a partition
+    for f in dev + test:
+        assert f["question"].startswith("\n") and f["answer"] in f["memory"] and f["answer"] not in f["question"]
+        assert " " not in f["answer"] and f["question_only"]["answer_logp"] < facts.GUESS_LOGP  # not guessed
+    kinds = {f["kind"] for f in dev + test}
+    assert len(kinds) >= 10
+
+
+def test_distractors_are_deterministic_and_invented():
+    a, b = facts.distractors(50, seed=3), facts.distractors(50, seed=3)
+    assert a == b and len(set(a)) == 50 and a != facts.distractors(50, seed=4)
+    held = facts.load_facts("dev")[:5]
+    texts = facts.memory_texts(held, 12, seed=0)
+    assert len(texts) == 12 and sorted(texts[:5]) == sorted(f["memory"] for f in held)
+
+
+@pytest.mark.parametrize("n", [1, 4, 5, 7])
+def test_stores_hold_every_fact_once(n):
+    five = facts.load_facts("dev")[:5]
+    groups = facts.stores_for(five, n, seed=1)
+    held = [i for _, h in groups for i in h]
+    assert sorted(held) == list(range(5))
+    for texts, h in groups:
+        assert len(texts) == max(n, 1) and all(five[i]["memory"] in texts for i in h)
+
+
+def test_answer_score_matches_a_direct_computation(gpt2, hf_gpt2):
+    model, tok = gpt2
+    prompt, answer = tok.encode("\nThe ferry is painted"), tok.encode(" bright blue")
+    s = facts.answer_score(model, prompt, answer)
+    with torch.no_grad():
+        logp = torch.log_softmax(hf_gpt2(torch.tensor([prompt + answer])).logits[0].double(), dim=-1)
+    first = logp[len(prompt) - 1]
+    assert s["first_logp"] == pytest.approx(float(first[answer[0]]), abs=1e-4)
+    assert s["rank"] == int((first > first[answer[0]]).sum())
+    assert s["answer_logp"] == pytest.approx(float(first[answer[0]] + logp[len(prompt), answer[1]]), abs=1e-4)
+
+
+def test_bm25_finds_the_text_sharing_rare_words():
+    texts = ["The ferry Quillmoor is blue.", "Bread rises with yeast.", "The river Ambrel floods."]
+    assert facts.bm25_best(texts, ["Which colour is the ferry Quillmoor?", "When does the Ambrel flood?"]) == [0, 2]
+
+
+def test_first_word_hits():
+    assert facts.first_word_hits([" Quillory, the tortoise", "\n\"Quillory\"", " a tortoise Quillory"], "Quillory") == \
+        [True, True, False]
+
+
+def test_passkey_haystack_holds_the_key_once():
+    tok = type("T", (), {"encode": staticmethod(lambda s: s.split())})  # a word per token
+    texts, key = passkey.haystack(tok, 2000, random.Random(1))
+    joined = "".join(texts)
+    assert joined.count(f"The pass key is {key}.") == 1 and sum(key in t for t in texts) == 1
+    assert abs(len(joined.split()) - 2000) < 40 and len(set(texts)) <= 4  # filler texts are all alike
+
+
+@pytest.mark.slow
+def test_facts_mode_outputs_and_resume(gpt2_dir, tmp_path):
+    split = tmp_path / "facts.jsonl"
+    split.write_text("".join(json.dumps(f) + "\n" for f in facts.load_facts("dev")[:3]))
+    args = ["evaluate.py", "--mode=facts", f"--init_from={gpt2_dir}", f"--out_dir={tmp_path / 'out'}",
+            f"--facts_split={split}", "--fact_counts=[1,2,5]", "--num_seeds=2", "--max_new_tokens=3",
+            "--sample_facts=2", "--knn_num=[0,1000,1000,0]", "--retrieval=attention", "--search=query_ip",
+            "--chunk_select=1", "--chunk_layers=[2]", "--plain_text=The grass is green and the sky is blue today.",
+            '--conditions=["question","in_context","all_in_context","bm25","method"]']
+    first = run(*args)
+    assert first.returncode == 0, first.stderr
+    records = [json.loads(line) for line in (tmp_path / "out" / "runs.jsonl").read_text().splitlines()]
+    per_fact = [r for r in records if r["condition"] != "plain_perplexity"]
+    # question and in_context once (n = 1); all_in_context, bm25, method at each n: 3 facts each
+    assert len(per_fact) == 3 * (2 + 3 * 3)
+    assert sum("hits" in r for r in per_fact) == 2 * (2 + 3 * 3)  # sampled: the first 2 facts
+    rows = list(csv.DictReader(open(tmp_path / "out" / "summary.csv")))
+    assert {(r["n"], r["condition"]) for r in rows} >= {("5", "method"), ("5", "bm25"), ("1", "question")}
+    method5 = [r for r in rows if r["n"] == "5" and r["condition"] == "method"][0]
+    assert 0 <= float(method5["right_text"]) <= 1 and math.isfinite(float(method5["plain_ppl_ratio"]))
+    assert (tmp_path / "out" / "facts.png").stat().st_size > 0
+    again = run(*args)  # resumed: nothing is recomputed, the same summary
+    assert again.returncode == 0
+    assert len((tmp_path / "out" / "runs.jsonl").read_text().splitlines()) == len(records)
+    assert list(csv.DictReader(open(tmp_path / "out" / "summary.csv"))) == rows
+
+
+@pytest.mark.slow
+def test_facts_mode_refuses_bad_settings_in_one_line(gpt2_dir, tmp_path):
+    for bad, message in [("--conditions=['oracle']", "conditions must be among"),
+                         ("--facts_split=nosuch", "no fact file"), ("--chunk_select=2", "retrieval='attention' only")]:
+        r = run("evaluate.py", "--mode=facts", f"--init_from={gpt2_dir}", f"--out_dir={tmp_path}", bad)
+        assert r.returncode != 0 and message in r.stderr and "Traceback" not in r.stderr
