@@ -23,7 +23,7 @@ import torch
 
 from configurator import configure, read_text
 from evaluate import layers_to_knn
-import memory as memory_module
+import store as store_module
 from memory import Memory, MemorySettings, MemoryStore, build_store
 from model import KVCache, generate, load_model, sample_next
 
@@ -63,9 +63,16 @@ store_layer = 0  # layer 0: its keys of a million tokens take a minute to comput
 approx_index = "ivf"  # 'ivf' or 'hnsw' (HNSW takes about 2 minutes a head to build at 1M tokens here)
 size_new_tokens = 100
 size_repeats = 5  # MF 0 runs (MF 5's, far above the noise, run once)
+# the recall setting (config/sample_smollm2_type_2_method.py) on SmolLM2 with memories of many facts: the fact
+# benchmark's test facts, then invented distractors; batch 100 (one fact question, seeds seed + row), cached
+recall_fact_counts = [10, 1000, 10000]
+recall_new_tokens = 20
+recall_config = "config/sample_smollm2_type_2_method.py"
+parts = ["throughput", "baseline", "context", "size", "recall"]  # which sections to run
 # -----------------------------------------------------------------------------
 QUICK = dict(batch_sizes=[1, 8], max_new_tokens=20, baseline_tokens=10, context_lengths=[64, 256],
-             context_repeats=3, store_sizes=[1_000, 100_000], size_new_tokens=20, size_repeats=2)
+             context_repeats=3, store_sizes=[1_000, 100_000], size_new_tokens=20, size_repeats=2,
+             recall_fact_counts=[10, 100], recall_new_tokens=10)
 
 
 def settings_for(n_layer, layers, mf=None, bf=None):
@@ -293,7 +300,7 @@ def real_queries(model, tok):
     capture = {store_layer: None}
     with torch.no_grad():
         model(torch.tensor([tok.encode(text)]), capture=capture)
-    k = capture[store_layer][0][0]  # [H, T, d]
+    k = capture[store_layer][1][0]  # [H, T, d]: the keys
     H, T, _ = k.shape
     return torch.arange(H).repeat_interleave(T), k.reshape(H * T, -1)
 
@@ -338,7 +345,7 @@ def size_rows():
         exact = None
         for kind in ("flat", approx_index):  # one big index at a time: at 1M tokens each holds 1.5-3 GB
             store = make_store(n, kind)
-            uses_index = kind != "flat" or n > memory_module.TORCH_SEARCH_MAX
+            uses_index = kind != "flat" or n > store_module.TORCH_SEARCH_MAX
             build = timed(lambda: [store.index(store_layer, h) for h in range(H)])[0] if uses_index else 0.0
             search, (_, _, _, _, idx) = timed(lambda: store.search(store_layer, heads, queries, knn))
             exact = idx if kind == "flat" else exact
@@ -358,6 +365,34 @@ def size_rows():
                   file=sys.stderr)
             del store
     return rows, t_keys, len(queries)
+
+
+# -----------------------------------------------------------------------------
+# the recall setting against the number of facts held
+
+def recall_rows():
+    """Per-token cost of the recall setting with memories of n facts, beside no memory, batch max(batch_sizes)."""
+    import facts
+    from evaluate import method_settings
+    cfg = {}
+    exec(compile(Path(recall_config).read_text(), recall_config, "exec"), cfg)
+    settings = method_settings(cfg)
+    model, tok = load_model("smollm2")
+    test = facts.load_facts("test")
+    B = max(batch_sizes)
+    ids = torch.tensor([tok.encode(test[0]["question"])] * B)
+    ours(model, ids[:2], None, 2)  # warm up
+    rows = []
+    for n in recall_fact_counts:
+        t_build, store = timed(lambda: build_store(model, tok, facts.memory_texts(test, n), settings.store_layers,
+                                                   progress=False))
+        mem = Memory(store, settings, mode="cached")
+        for label, m in (("no memory", None), (f"{n} facts", mem)):
+            seconds, others, _ = undisturbed(lambda: ours(model, ids, m, recall_new_tokens))
+            rows.append(dict(n=n, what=label, tokens=len(store), build=t_build, seconds=seconds, others=others,
+                             ms=1e3 * seconds / recall_new_tokens))
+        del store, mem
+    return rows
 
 
 # -----------------------------------------------------------------------------
@@ -385,28 +420,29 @@ def main():
     rss = []  # (when, peak RSS of this process so far, MiB)
 
     rows = []
-    for name in models:
+    for name in models if "throughput" in parts else []:
         print(f"throughput: {name}", file=sys.stderr)
         rows += throughput_rows(name)
         rss.append((f"after the throughput rows of {name}", peak_rss_mib()))
-    if "gpt2" in models:
+    if "gpt2" in models and "baseline" in parts:
         print("the slow baseline", file=sys.stderr)
         rows.append(baseline_row())
     tps = {(r["model"], r["batch"], r["what"].split(":")[0], r["mode"]): r["tps"] for r in rows}
     hf = {(r["model"], r["batch"]): r["tps"] for r in rows if r["what"].startswith("transformers")}
-    mem_name = memory[5:] if memory.startswith("FILE:") else "the text given"
-    print(f"\n### Tokens/s\n\nPrompt {start!r}, {max_new_tokens} new tokens (the baseline: {baseline_tokens}), "
-          f"top-k {top_k}, temperature {temperature}, sampled with seed {seed} + row. Memory: {mem_name}, Type 3, "
-          f"k {knn}, MF {mem_frac:g}, BF {bookkeeping_frac:g}, TS {knn_softmax_influence:g}, r {resid_frac:g}, in "
-          f"layers {gpt2_layers} (GPT-2) and {smollm2_layers} (SmolLM2). tokens/s = batch × new tokens / wall time "
-          f"of the whole call (the prompt's step included). Others' CPU: the share of the machine's CPU time that "
-          f"other processes took during the row (the machine is shared); a row above 5 % was run again, once, and "
-          f"the less disturbed run kept.\n")
-    table(["model", ">batch", "generation", "memory mode", ">new tokens", ">seconds", ">tokens/s",
-           ">× transformers, same batch", ">others' CPU"],
-          [[r["model"], r["batch"], r["what"], r["mode"], r["tokens"], f"{r['seconds']:.1f}", f"{r['tps']:.1f}",
-            f"{r['tps'] / hf[r['model'], r['batch']]:.2f}" if (r["model"], r["batch"]) in hf else "–",
-            f"{100 * r['others']:.0f} %"] for r in rows])
+    if rows:
+        mem_name = memory[5:] if memory.startswith("FILE:") else "the text given"
+        print(f"\n### Tokens/s\n\nPrompt {start!r}, {max_new_tokens} new tokens (the baseline: {baseline_tokens}), "
+              f"top-k {top_k}, temperature {temperature}, sampled with seed {seed} + row. Memory: {mem_name}, Type 3, "
+              f"k {knn}, MF {mem_frac:g}, BF {bookkeeping_frac:g}, TS {knn_softmax_influence:g}, r {resid_frac:g}, in "
+              f"layers {gpt2_layers} (GPT-2) and {smollm2_layers} (SmolLM2). tokens/s = batch × new tokens / wall time "
+              f"of the whole call (the prompt's step included). Others' CPU: the share of the machine's CPU time that "
+              f"other processes took during the row (the machine is shared); a row above 5 % was run again, once, and "
+              f"the less disturbed run kept.\n")
+        table(["model", ">batch", "generation", "memory mode", ">new tokens", ">seconds", ">tokens/s",
+               ">× transformers, same batch", ">others' CPU"],
+              [[r["model"], r["batch"], r["what"], r["mode"], r["tokens"], f"{r['seconds']:.1f}", f"{r['tps']:.1f}",
+                f"{r['tps'] / hf[r['model'], r['batch']]:.2f}" if (r["model"], r["batch"]) in hf else "–",
+                f"{100 * r['others']:.0f} %"] for r in rows])
     B = max(batch_sizes)
     for model in dict.fromkeys(r["model"] for r in rows):
         if (model, B) not in hf:
@@ -424,7 +460,7 @@ def main():
         targets.append((f"GPT-2 small shape, exact mode, batch {B}: × the slow baseline (batch 1)", f"{ratio:.1f}",
                         "≥ 10", ratio >= 10))
 
-    if "gpt2" in models:
+    if "gpt2" in models and "context" in parts:
         print("context length", file=sys.stderr)
         ctx = context_rows()
         rss.append(("after the context-length rows", peak_rss_mib()))
@@ -443,6 +479,7 @@ def main():
         targets.append((f"cached mode, MF 0: overhead at context {ctx[-1]['context']} / at {ctx[0]['context']}",
                         f"{ratio:.2f}", "≤ 1.3", ratio <= 1.3))
 
+    if "gpt2" in models and "size" in parts:
         print("memory size", file=sys.stderr)
         size, t_keys, n_queries = size_rows()
         rss.append((f"after the memory-size rows (keys and values of {max(store_sizes)} tokens × 12 heads held)",
@@ -480,6 +517,26 @@ def main():
                                                                   if kind != "flat" else ""),
                             "≤ 2, with an approximate index of recall@5 ≥ 0.95" if kind != "flat" else "(exact: for comparison)",
                             ratio <= 2 and last["recall"] >= 0.95 if kind != "flat" else "–"))
+
+    if "recall" in parts:
+        print("recall setting", file=sys.stderr)
+        rec = recall_rows()
+        rss.append(("after the recall rows", peak_rss_mib()))
+        print(f"\n### The recall setting against the facts held\n\nSmolLM2, {recall_config} (chunk retrieval), "
+              f"cached mode, batch {max(batch_sizes)}, the first test fact's question, {recall_new_tokens} new tokens, "
+              f"top-k {top_k}, temperature {temperature}. The memory: the fact benchmark's test facts, then invented "
+              f"distractors, up to n facts. ms/token = wall time of the whole call (the prompt's step and the choice "
+              f"of the chunk included) / new tokens; each memory row is measured right after its own no-memory row.\n")
+        table([">facts", ">stored tokens", ">build s", "generation", ">ms/token", ">× no memory", ">others' CPU"],
+              [[r["n"], r["tokens"], f"{r['build']:.0f}", r["what"], f"{r['ms']:.1f}",
+                f"{r['ms'] / rec[i - 1]['ms']:.2f}" if r["what"] != "no memory" else "–", f"{100 * r['others']:.0f} %"]
+               for i, r in enumerate(rec)])
+        at = [r for i, r in enumerate(rec) if r["what"] != "no memory" and r["n"] == 1000]
+        if at:
+            i = rec.index(at[0])
+            ratio = at[0]["ms"] / rec[i - 1]["ms"]
+            targets.append(("recall setting, 1000-fact memory, cached, batch 100: per-token cost × no memory",
+                            f"{ratio:.2f}", "≤ 1.3", ratio <= 1.3))
 
     print("\n### Targets\n")
     table(["target", ">measured", "wanted", "met"],

@@ -70,11 +70,13 @@ perplexity = True  # sentiment: perplexity of each continuation under the model 
 facts_split = "dev"  # facts: 'dev' (tune on it), 'test' (report on it) or a .jsonl path
 fact_counts = [1, 10, 100, 1000]  # facts: memories of n facts (the benchmark's, then invented distractors)
 num_facts = 0  # facts: use only the first num_facts of the split (0: all)
+all_in_context_max_tokens = 100000  # facts: all_in_context only while the n paragraphs fit this (and the window)
 sample_facts = 0  # facts: sample (num_seeds continuations) for the first sample_facts facts only (0: all);
 # every fact gets the teacher-forced scores, one forward pass each
 index = "flat"  # facts: the store's index ('flat', 'ivf', 'hnsw')
 passkey_lengths = [1024, 4096, 16384, 65536]  # passkey: haystack lengths in tokens
 passkey_trials = 20  # passkey: trials per length (a new key at a new depth each)
+context_trials = 20  # passkey: of these, how many also run with the haystack in the context (slow on a CPU)
 plain_text = "FILE:data/plain.txt"  # facts: text unrelated to the facts, whose perplexity with and without the
 # memory is compared ('' = skip)
 wandb_log = False  # log each point's summary to Weights & Biases (WANDB_MODE=offline works)

@@ -218,6 +218,8 @@ def evaluate_facts(cfg, model, tokenizer, settings, done):
             for condition in cfg["conditions"]:
                 if condition in ("question", "in_context") and n != cfg["fact_counts"][0]:
                     continue  # the same whatever the memory holds: run once
+                if condition in ("all_in_context", "bm25") and n == 1:
+                    continue  # with one paragraph both are the paragraph in the context: in_context
                 keys = {i: f"{settings_key}|{n}|{condition}|{facts[i]['question']}" for i in held}
                 todo = [i for i in held if keys[i] not in done]
                 for i in held:
@@ -230,8 +232,9 @@ def evaluate_facts(cfg, model, tokenizer, settings, done):
                     before = lambda i, key: facts[i]["memory"]
                 elif condition == "all_in_context":
                     joined = " ".join(held_texts)
-                    if len(enc(joined)) + 64 + cfg["max_new_tokens"] > model.config.block_size:
-                        continue  # does not fit the window: no record
+                    if len(enc(joined)) + 64 + cfg["max_new_tokens"] > min(model.config.block_size,
+                                                                              cfg["all_in_context_max_tokens"]):
+                        continue  # does not fit the window (or the cap on cost): no record
                     before = lambda i, key: joined
                 elif condition == "bm25":
                     best = {(i, key): b for key in ("question", "paraphrase", "neighbour")
@@ -283,8 +286,10 @@ def summarize_facts(records, cfg):
     records = [r for r in records if r["condition"] != "plain_perplexity"]
     for n in cfg["fact_counts"]:
         for condition in cfg["conditions"]:
-            source = first_n if condition in ("question", "in_context") else n
-            rs = [r for r in records if r["n"] == source and r["condition"] == condition]
+            source, read_as = (first_n if condition in ("question", "in_context") else n), condition
+            if condition in ("all_in_context", "bm25") and n == 1:
+                source, read_as = first_n, "in_context"  # the same thing with one paragraph
+            rs = [r for r in records if r["n"] == source and r["condition"] == read_as]
             if not rs:
                 continue
             row = dict(n=n, condition=condition, facts=len(rs),

@@ -105,6 +105,7 @@ class Memory:
 
     entries: object = None  # chunk retrieval: which stored tokens each row reads (index, position, valid: [B, M])
     scores: object = None   # chunk retrieval: the chosen chunks' scores [B, c]
+    chunk_cache: dict = None  # chunk retrieval: per layer, the chosen chunks' keys and values gathered (and rotated)
 
     def active(self, layer):
         return self.settings.knn_num[layer] > 0
@@ -294,24 +295,34 @@ def retrieval_attention(q, k, v, memory, layer, q_raw=None, rotate=None):
         ctx = ctx.masked_fill(~visible, float("-inf"))
     if s.chunk_select:  # the chosen chunks' tokens, shared by every query of a row: [B, H_kv, M, d]
         index, position, valid = memory.entries
-        safe = index.clamp(min=0)
-        mem_k = memory.store.keys[layer][:, safe].permute(1, 0, 2, 3).to(q.dtype)
-        mem_v = memory.store.values[layer][:, safe].permute(1, 0, 2, 3).to(v.dtype)
-        sim = (grouped(q_raw) @ mem_k.transpose(-2, -1)).view(B, H, n, -1)  # [B, H, n, M]
-        if s.mem_position == "before" and rotate is not None:  # the chunks sit just before the context
-            logits = (grouped(q) @ rotate(mem_k, position).transpose(-2, -1)).view(B, H, n, -1) * scale
-        else:  # at the query's own position: the rotation cancels, pre-rotary query . pre-rotary key
+        before = s.mem_position == "before" and rotate is not None  # the chunks sit just before the context
+        if memory.chunk_cache is not None and layer in memory.chunk_cache:  # the same at every generated token
+            mem_k, mem_v, mem_k_rot = memory.chunk_cache[layer]
+        else:
+            safe = index.clamp(min=0)
+            mem_k = memory.store.keys[layer][:, safe].permute(1, 0, 2, 3).to(q.dtype)
+            mem_v = memory.store.values[layer][:, safe].permute(1, 0, 2, 3).to(v.dtype)
+            mem_k_rot = rotate(mem_k, position) if before else None
+            if memory.chunk_cache is not None:
+                memory.chunk_cache[layer] = mem_k, mem_v, mem_k_rot
+        knn, M = s.knn_num[layer], mem_k.shape[2]
+        ranked, thresholded = knn < M, s.mem_threshold > -1
+        if not before or ranked or thresholded:  # pre-rotary query . pre-rotary key: [B, H, n, M]
+            sim = (grouped(q_raw) @ mem_k.transpose(-2, -1)).view(B, H, n, M)
+        if before:
+            logits = (grouped(q) @ mem_k_rot.transpose(-2, -1)).view(B, H, n, M) * scale
+        else:  # at the query's own position: the rotation cancels
             logits = sim * scale
-        keep = valid[:, None, None, :].expand_as(sim).clone()
-        cos = sim / (q_raw.norm(dim=-1, keepdim=True) * mem_k.norm(dim=-1).repeat_interleave(group, 1)[:, :, None]
-                     ).clamp(min=1e-12)
-        knn = s.knn_num[layer]
-        if knn < sim.shape[-1]:  # each query keeps its top-k of the chunks' tokens
+        keep = valid[:, None, None, :].expand(B, H, n, M)
+        if (ranked and s.search == "query_cos") or thresholded:
+            cos = sim / (q_raw.norm(dim=-1, keepdim=True) * mem_k.norm(dim=-1).repeat_interleave(group, 1)[:, :, None]
+                         ).clamp(min=1e-12)
+        if ranked:  # each query keeps its top-k of the chunks' tokens
             rank = cos if s.search == "query_cos" else sim
             top = rank.masked_fill(~keep, float("-inf")).topk(knn, dim=-1).indices
-            keep &= torch.zeros_like(keep).scatter_(-1, top, True)
-        if s.mem_threshold > -1:  # then those too far from the query stay out
-            keep &= cos >= s.mem_threshold
+            keep = keep & torch.zeros(B, H, n, M, dtype=torch.bool, device=q.device).scatter_(-1, top, True)
+        if thresholded:  # then those too far from the query stay out
+            keep = keep & (cos >= s.mem_threshold)
     else:  # each query's own top-k of the whole store
         heads = torch.arange(H, device=q.device)[None, :, None].expand(B, H, n).reshape(-1)
         rows = q_raw.reshape(-1, d)
@@ -369,7 +380,7 @@ def choose_chunks(model, idx, memory):
     score /= terms
     best, top = score.topk(min(s.chunk_select, C), dim=-1)  # [R, c], best first
     read = best >= s.chunk_min_score if s.chunk_min_score is not None else torch.ones_like(best, dtype=torch.bool)
-    return replace(memory, chosen=top[inverse], scores=best[inverse],
+    return replace(memory, chosen=top[inverse], scores=best[inverse], chunk_cache={},
                    entries=chunk_layout(top[inverse], starts, lengths, idx.device, read[inverse]))
 
 

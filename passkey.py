@@ -49,8 +49,8 @@ def run_passkey(cfg, model, tokenizer, settings):
             for condition in cfg["conditions"]:
                 if condition == "in_context":
                     prompt = tokenizer.encode("".join(texts)) + q
-                    if len(prompt) + cfg["max_new_tokens"] > model.config.block_size:
-                        continue  # does not fit the window
+                    if len(prompt) + cfg["max_new_tokens"] > model.config.block_size or trial >= cfg["context_trials"]:
+                        continue  # does not fit the window (or past the trials this costly condition gets)
                     memory = None
                 elif condition == "method":
                     prompt = q

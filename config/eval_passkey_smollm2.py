@@ -1,6 +1,6 @@
 # Passkey retrieval on SmolLM2-135M-Instruct (the Landmark-attention format; passkey.py): the haystack in memory
 # at 1K-64K tokens, 20 trials each, greedy, exact match; the question alone; the haystack in the context while
-# it fits the 8192-token window (the upper bound). The method: the recall setting (chunk retrieval by layers
+# it fits the 8192-token window (the upper bound; 5 trials). The method: the recall setting (chunk retrieval by layers
 # 17-18's queries, every layer reading the chosen text, laid out before the prompt); the haystack is cut into
 # texts of 10 filler periods (about 250 tokens), each read on its own, one of them holding the key.
 # python evaluate.py config/eval_passkey_smollm2.py
@@ -9,6 +9,7 @@ init_from = "smollm2"
 out_dir = "out/passkey_smollm2"
 passkey_lengths = [1024, 4096, 16384, 65536]
 passkey_trials = 20
+context_trials = 5  # the haystack in the context: 5 trials (a 4K-token prompt takes about 40 s here)
 conditions = ["question", "in_context", "method"]
 max_new_tokens = 8
 knn_num = [1000] * 30
@@ -17,5 +18,6 @@ search = "query_ip"
 chunk_select = 1
 chunk_by = "text"
 chunk_layers = [17, 18]
+chunk_min_score = 0.6  # the chosen text is read only if it matches this well (chosen on dev)
 mem_position = "before"
 memory_mode = "cached"

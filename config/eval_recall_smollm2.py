@@ -19,6 +19,7 @@ search = "query_ip"
 chunk_select = 1
 chunk_by = "text"
 chunk_layers = [17, 18]
+chunk_min_score = 0.6  # the chosen text is read only if it matches this well (chosen on dev)
 mem_position = "before"
 memory_mode = "cached"
 conditions = ["question", "in_context", "method"]

@@ -84,9 +84,10 @@ def test_facts_mode_outputs_and_resume(gpt2_dir, tmp_path):
     assert first.returncode == 0, first.stderr
     records = [json.loads(line) for line in (tmp_path / "out" / "runs.jsonl").read_text().splitlines()]
     per_fact = [r for r in records if r["condition"] != "plain_perplexity"]
-    # question and in_context once (n = 1); all_in_context, bm25, method at each n: 3 facts each
-    assert len(per_fact) == 3 * (2 + 3 * 3)
-    assert sum("hits" in r for r in per_fact) == 2 * (2 + 3 * 3)  # sampled: the first 2 facts
+    # n = 1: question, in_context, method (all_in_context and bm25 are in_context there); n = 2, 5: all_in_context,
+    # bm25, method; 3 facts each
+    assert len(per_fact) == 3 * (3 + 3 * 2)
+    assert sum("hits" in r for r in per_fact) == 2 * (3 + 3 * 2)  # sampled: the first 2 facts
     rows = list(csv.DictReader(open(tmp_path / "out" / "summary.csv")))
     assert {(r["n"], r["condition"]) for r in rows} >= {("5", "method"), ("5", "bm25"), ("1", "question")}
     method5 = [r for r in rows if r["n"] == "5" and r["condition"] == "method"][0]

@@ -184,3 +184,20 @@ def test_settings_out_of_range_get_one_line(change, message):
 def test_paper_types_are_untouched_by_the_new_settings():
     s = MemorySettings([0, 5], 5.0, 0.9, 0.01, False, 0.33).check()
     assert s.retrieval == "blend" and s.search == "key_l2" and s.method_type == "Type 3" and s.store_layers == [1]
+
+
+def test_chunk_min_score_reads_only_chunks_that_reach_it(llama):
+    model, tok = llama
+    settings = attention_settings(0, chunk_select=2, chunk_layers=[2], mem_position="before")
+    settings.knn_num = [1000] * 4
+    store = build_store(model, tok, TEXTS, settings.store_layers, progress=False)
+    idx = torch.tensor([tok.encode("\nThe ferry is")])
+    free = choose_chunks(model, idx, Memory(store, settings))
+    low, high = free.scores[0].tolist()[::-1]  # the second chunk's score, the first's
+    gated = lambda t: choose_chunks(model, idx, Memory(store, MemorySettings(**dict(vars(settings), chunk_min_score=t))))
+    with torch.no_grad():
+        plain, ungated = model(idx), model(idx, memory=free)
+        torch.testing.assert_close(model(idx, memory=gated(high + 1)), plain)  # nothing reaches it: no memory
+        torch.testing.assert_close(model(idx, memory=gated(low - 1)), ungated)  # both reach it: as without a gate
+        between = gated((low + high) / 2)  # only the best chunk is read
+    assert between.entries[2].sum() == store.chunks()[2][int(free.chosen[0, 0])]
