@@ -213,6 +213,7 @@ def evaluate_facts(cfg, model, tokenizer, settings, done):
     settings_key = hashlib.sha256(json.dumps([cfg.get(k) for k in sorted(RUN_KEYS)] + [vars(settings)],
                                              sort_keys=True, default=str).encode()).hexdigest()[:12]
     sampled = set(range(cfg["sample_facts"] if cfg["sample_facts"] else len(facts))) if cfg["num_seeds"] else set()
+    ppl_done = set()  # the n whose unrelated-text perplexity is measured (with the first memory of n facts)
     for n in cfg["fact_counts"]:
         for held_texts, held in stores_for(facts, n, cfg["seed"]):
             for condition in cfg["conditions"]:
@@ -225,6 +226,10 @@ def evaluate_facts(cfg, model, tokenizer, settings, done):
                 for i in held:
                     if keys[i] in done:
                         yield done[keys[i]]
+                ppl_key = f"{settings_key}|{n}|plain_perplexity"
+                if condition == "method" and ppl_key in done and ppl_key not in ppl_done:
+                    ppl_done.add(ppl_key)
+                    yield done[ppl_key]
                 if not todo:
                     continue
                 memory, before = None, lambda i, key: ""
@@ -245,13 +250,12 @@ def evaluate_facts(cfg, model, tokenizer, settings, done):
                                         progress=len(held_texts) > 100, index=cfg["index"])
                     check_store(store, model, settings)
                     memory = Memory(store.to(cfg["device"]), settings, mode=cfg["memory_mode"])
-                    key = f"{settings_key}|{n}|plain_perplexity"
-                    if cfg["plain_text"] and key not in done:  # the memory's harm to unrelated text
+                    if cfg["plain_text"] and ppl_key not in ppl_done:  # the memory's harm to unrelated text, once an n
+                        ppl_done.add(ppl_key)
                         ids = enc(cfg["plain_text"])
-                        done[key] = dict(key=key, n=n, condition="plain_perplexity",
-                                         without=plain_perplexity(model, ids, None),
-                                         with_memory=plain_perplexity(model, ids, memory))
-                        yield done[key]
+                        yield dict(key=ppl_key, n=n, condition="plain_perplexity",
+                                   without=plain_perplexity(model, ids, None),
+                                   with_memory=plain_perplexity(model, ids, memory))
 
                 def prompt(key, i):
                     ids = enc(before(i, key) + facts[i][key])

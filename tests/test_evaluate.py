@@ -35,7 +35,8 @@ def config(**change):
     cfg = {k: v for k, v in vars(evaluate).items() if k in (
         "mode", "init_from", "start", "memory", "knn_num", "knn", "mem_frac", "bookkeeping_frac",
         "knn_softmax_influence", "resid_only", "resid_frac", "memory_mode", "baseline", "sweep_key", "sweep_values",
-        "answer", "conditions", "substitutes", "max_new_tokens", "temperature", "top_k", "bookkeeping_token")
+        "answer", "conditions", "substitutes", "max_new_tokens", "temperature", "top_k", "bookkeeping_token",
+        "one_text_per_line")
         or k in evaluate.METHOD_KEYS}
     return dict(cfg, **change)
 

@@ -126,7 +126,13 @@ def test_every_template_loads_and_fits_its_model(path):
     ns = dict(vars(target))
     cfg = configure(ns, [str(path)])
     n_layer = 30 if cfg["init_from"] == "smollm2" else 12
-    if target is evaluate:
+    if target is evaluate and cfg["mode"] in ("facts", "passkey"):
+        settings = evaluate.method_settings(cfg)  # checked
+        assert len(cfg["knn_num"]) == n_layer and settings.chunk_layers and max(settings.store_layers) < n_layer
+        if cfg["mode"] == "facts":
+            import facts
+            assert facts.load_facts(cfg["facts_split"])
+    elif target is evaluate:
         cfg["memory"] = read_text(cfg["memory"])
         points = evaluate.expand_points(cfg, n_layer)
         assert points and all(p["method"] is None or len(p["method"]["knn_num"]) == n_layer for p in points)
