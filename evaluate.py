@@ -86,7 +86,7 @@ title = ""  # plot title
 METHOD_KEYS = ("knn_num", "mem_frac", "bookkeeping_frac", "knn_softmax_influence", "resid_only", "resid_frac",
                "memory_mode", "retrieval", "search", "mem_threshold", "chunk_select", "chunk_by", "chunk_size",
                "chunk_layers", "mem_position", "chunk_min_score")
-SETTING_KEYS = METHOD_KEYS[:6] + METHOD_KEYS[7:]  # MemorySettings' fields (memory_mode belongs to Memory)
+SETTING_KEYS = tuple(k for k in METHOD_KEYS if k != "memory_mode")  # MemorySettings' fields (the mode is Memory's)
 
 
 def method_settings(cfg):

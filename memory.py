@@ -328,11 +328,11 @@ def retrieval_attention(q, k, v, memory, layer, q_raw=None, rotate=None):
         rows = q_raw.reshape(-1, d)
         mem_k, mem_v, found, dist, _ = memory.store.search(layer, heads, rows, s.knn_num[layer], metric=s.search)
         mem_k, mem_v = mem_k.view(B, H, n, -1, d).to(q.dtype), mem_v.view(B, H, n, -1, d).to(v.dtype)
-        logits = (mem_k @ q_raw[..., None]).squeeze(-1) * scale  # [B, H, n, k]
+        sim = (mem_k @ q_raw[..., None]).squeeze(-1)  # [B, H, n, k]
+        logits = sim * scale
         keep = found.view(B, H, n, -1)
         if s.mem_threshold > -1:
-            cos = (mem_k @ q_raw[..., None]).squeeze(-1) / (q_raw.norm(dim=-1, keepdim=True) * mem_k.norm(dim=-1)
-                                                           ).clamp(min=1e-12)
+            cos = sim / (q_raw.norm(dim=-1, keepdim=True) * mem_k.norm(dim=-1)).clamp(min=1e-12)
             keep = keep & (cos >= s.mem_threshold)
     logits = logits.masked_fill(~keep, float("-inf"))
     if memory.stats is not None:
