@@ -47,6 +47,9 @@ class MemorySettings:
     chunk_min_score: float = None       # a chosen chunk is read only if its score reaches this (None: always)
     mem_position: str = "query"         # attention, rotary models: where memory keys sit: 'query' (the query's own
                                         # position, distance 0) or 'before' (the chosen chunks laid out before the context)
+    mem_sink: bool = False              # 'before': lay out the store's bookkeeping token(s), which every stored text
+                                        # was read after (the attention sink), before the chosen chunks: the memory
+                                        # then reads as bookkeeping token + chunks + prompt would in the context
 
     @property
     def layers(self):
@@ -77,6 +80,9 @@ class MemorySettings:
             raise MemorySettingsError("chunk_select needs chunk_layers: the layers whose queries score the chunks")
         if self.mem_position == "before" and not self.chunk_select:
             raise MemorySettingsError("mem_position='before' lays out chosen chunks: it needs chunk_select > 0")
+        if self.mem_sink and self.mem_position != "before":
+            raise MemorySettingsError("mem_sink lays out the bookkeeping token before the chunks: it needs "
+                                      "mem_position='before'")
         if self.chunk_min_score is not None and not isinstance(self.chunk_min_score, (int, float)):
             raise MemorySettingsError(f"chunk_min_score must be a number or None, got {self.chunk_min_score!r}")
         if any(k < 0 for k in self.knn_num):
@@ -295,6 +301,7 @@ def retrieval_attention(q, k, v, memory, layer, q_raw=None, rotate=None):
         ctx = ctx.masked_fill(~visible, float("-inf"))
     if s.chunk_select:  # the chosen chunks' tokens, shared by every query of a row: [B, H_kv, M, d]
         index, position, valid = memory.entries
+        sink = index <= -2  # [B, M] the bookkeeping token(s) laid out before the chunks (mem_sink)
         before = s.mem_position == "before" and rotate is not None  # the chunks sit just before the context
         if memory.chunk_cache is not None and layer in memory.chunk_cache:  # the same at every generated token
             mem_k, mem_v, mem_k_rot = memory.chunk_cache[layer]
@@ -302,6 +309,10 @@ def retrieval_attention(q, k, v, memory, layer, q_raw=None, rotate=None):
             safe = index.clamp(min=0)
             mem_k = memory.store.keys[layer][:, safe].permute(1, 0, 2, 3).to(q.dtype)
             mem_v = memory.store.values[layer][:, safe].permute(1, 0, 2, 3).to(v.dtype)
+            if sink.any():  # entry -2 - j: the store's bookkeeping token j (chunk_layout)
+                at, where = (-2 - index).clamp(min=0), sink[:, None, :, None]
+                mem_k = torch.where(where, memory.store.sink_keys[layer][:, at].permute(1, 0, 2, 3).to(q.dtype), mem_k)
+                mem_v = torch.where(where, memory.store.sink_values[layer][:, at].permute(1, 0, 2, 3).to(v.dtype), mem_v)
             mem_k_rot = rotate(mem_k, position) if before else None
             if memory.chunk_cache is not None:
                 memory.chunk_cache[layer] = mem_k, mem_v, mem_k_rot
@@ -319,10 +330,11 @@ def retrieval_attention(q, k, v, memory, layer, q_raw=None, rotate=None):
                          ).clamp(min=1e-12)
         if ranked:  # each query keeps its top-k of the chunks' tokens
             rank = cos if s.search == "query_cos" else sim
-            top = rank.masked_fill(~keep, float("-inf")).topk(knn, dim=-1).indices
+            top = rank.masked_fill(~keep | sink[:, None, None, :], float("-inf")).topk(min(knn, M), dim=-1).indices
             keep = keep & torch.zeros(B, H, n, M, dtype=torch.bool, device=q.device).scatter_(-1, top, True)
         if thresholded:  # then those too far from the query stay out
             keep = keep & (cos >= s.mem_threshold)
+        keep = keep | sink[:, None, None, :]  # the sink is always read, as the context's first token always is
     else:  # each query's own top-k of the whole store
         heads = torch.arange(H, device=q.device)[None, :, None].expand(B, H, n).reshape(-1)
         rows = q_raw.reshape(-1, d)
@@ -380,25 +392,28 @@ def choose_chunks(model, idx, memory):
     score /= terms
     best, top = score.topk(min(s.chunk_select, C), dim=-1)  # [R, c], best first
     read = best >= s.chunk_min_score if s.chunk_min_score is not None else torch.ones_like(best, dtype=torch.bool)
+    sink = store.sink_length if s.mem_sink else 0
     return replace(memory, chosen=top[inverse], scores=best[inverse], chunk_cache={},
-                   entries=chunk_layout(top[inverse], starts, lengths, idx.device, read[inverse]))
+                   entries=chunk_layout(top[inverse], starts, lengths, idx.device, read[inverse], sink))
 
 
-def chunk_layout(chosen, starts, lengths, device, read=None):
+def chunk_layout(chosen, starts, lengths, device, read=None, sink=0):
     """The chosen chunks laid out before the context, the best one nearest to it: for each row the stored token
     indices, their positions (negative: the last memory token at -1, just before the context's position 0)
-    and a validity mask, each [B, M] (rows padded to the longest). read [B, c]: which chosen chunks are read."""
+    and a validity mask, each [B, M] (rows padded to the longest, index -1). read [B, c]: which chosen chunks are
+    read. sink: the number of bookkeeping tokens laid out first, index -2 - j for token j, in rows that read any."""
     rows = []
     read = torch.ones_like(chosen, dtype=torch.bool) if read is None else read
     for chunks, ok in zip(chosen.tolist(), read.tolist()):
-        rows.append(torch.cat([torch.arange(starts[c], starts[c] + lengths[c]) for c, r in zip(chunks[::-1], ok[::-1])
-                               if r] + [torch.zeros(0, dtype=torch.long)]))
+        first = -2 - torch.arange(sink) if any(ok) else torch.zeros(0, dtype=torch.long)
+        rows.append(torch.cat([first] + [torch.arange(starts[c], starts[c] + lengths[c])
+                                         for c, r in zip(chunks[::-1], ok[::-1]) if r]))
     M = max(len(r) for r in rows)
     index = torch.full((len(rows), M), -1, dtype=torch.long)
     position = torch.zeros(len(rows), M, dtype=torch.long)
     for b, r in enumerate(rows):
         index[b, :len(r)] = r
         position[b, :len(r)] = torch.arange(len(r)) - len(r)
-    return index.to(device), position.to(device), (index >= 0).to(device)
+    return index.to(device), position.to(device), (index != -1).to(device)
 
 

@@ -45,6 +45,7 @@ chunk_size = 64  # tokens per block (chunk_by='block')
 chunk_layers = []  # layers whose queries score the chunks
 chunk_min_score = None  # a chosen chunk is read only if its score reaches this (None: always)
 mem_position = "query"  # attention: memory keys at the query's position, or 'before': chunks laid out before the context
+mem_sink = False  # 'before': the bookkeeping token laid out before the chunks (the attention sink they were read after)
 one_text_per_line = False  # memory: each non-empty line is its own text (a fact), read on its own: one chunk each
 unadulterated_gpt = False  # also print the continuation without memory, same seed, first
 method_text = ""  # a label for the memory run's output
@@ -66,7 +67,7 @@ def main():
                               knn_softmax_influence=knn_softmax_influence, resid_only=resid_only,
                               resid_frac=resid_frac, retrieval=retrieval, search=search, mem_threshold=mem_threshold,
                               chunk_select=chunk_select, chunk_by=chunk_by, chunk_size=chunk_size,
-                              chunk_layers=list(chunk_layers), mem_position=mem_position,
+                              chunk_layers=list(chunk_layers), mem_position=mem_position, mem_sink=mem_sink,
                               chunk_min_score=chunk_min_score).check()
     mem = None
     if memory and mem_store:

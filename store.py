@@ -32,7 +32,8 @@ TORCH_SEARCH_MAX = 65536  # exact search as one batched matmul up to this many t
 
 
 class MemoryStore:
-    def __init__(self, meta, keys, values, token_ids, text_ids=None, sentence_ids=None):
+    def __init__(self, meta, keys, values, token_ids, text_ids=None, sentence_ids=None, sink_keys=None,
+                 sink_values=None):
         self.meta = meta            # JSON-able description, see build_store()
         self.keys = keys            # {layer: [n_head, N, head_dim] float32}
         self.values = values        # {layer: [n_head, N, head_dim] float32}
@@ -40,6 +41,10 @@ class MemoryStore:
         # [N] int64: which memory text, and which sentence (numbered through the store), each token came from
         self.text_ids = torch.zeros_like(token_ids) if text_ids is None else text_ids
         self.sentence_ids = self.text_ids if sentence_ids is None else sentence_ids
+        # {layer: [n_head, P, head_dim]}: the bookkeeping token(s) every window was read after, the attention sink
+        # (memory.py lays them out before chosen chunks: mem_sink); empty for stores saved before they were kept
+        self.sink_keys = sink_keys or {}
+        self.sink_values = sink_values or {}
         self._index = {}            # (layer, head, metric) -> FAISS index, built on first search
         self._chunks = {}
 
@@ -64,6 +69,11 @@ class MemoryStore:
         return len(self.token_ids)
 
     @property
+    def sink_length(self):
+        """How many bookkeeping tokens the store keeps (0: none, or a store saved before they were kept)."""
+        return next(iter(self.sink_keys.values())).shape[1] if self.sink_keys else 0
+
+    @property
     def layers(self):
         return sorted(self.keys)
 
@@ -71,6 +81,8 @@ class MemoryStore:
         """Keys and values on the device the model runs on (the exact torch search runs there too)."""
         self.keys = {layer: t.to(device) for layer, t in self.keys.items()}
         self.values = {layer: t.to(device) for layer, t in self.values.items()}
+        self.sink_keys = {layer: t.to(device) for layer, t in self.sink_keys.items()}
+        self.sink_values = {layer: t.to(device) for layer, t in self.sink_values.items()}
         return self
 
     def index(self, layer, head, metric="key_l2"):
@@ -238,6 +250,15 @@ def read_texts(model, tokenizer, texts, layers, bookkeeping_token, progress=True
     return cat(keys), cat(values), as_tensor(token_ids), as_tensor(text_ids), as_tensor(sentence_ids)
 
 
+def read_sink(model, tokenizer, layers, bookkeeping_token):
+    """Keys/values {layer: [n_head, P, d]} of the bookkeeping token read alone: what every window starts with."""
+    prefix = tokenizer.encode(bookkeeping_token) if bookkeeping_token else []
+    if not prefix:
+        return {}, {}
+    kv = capture_kv(model, torch.tensor([prefix], device=next(model.parameters()).device), layers)
+    return {layer: k[0].contiguous() for layer, (k, v) in kv.items()}, {layer: v[0].contiguous() for layer, (k, v) in kv.items()}
+
+
 def build_store(model, tokenizer, text, layers, bookkeeping_token="\n", progress=True, index="flat"):
     """A new store from memory text (a string, or a list of texts, each read on its own and each a chunk for
     chunk retrieval): the clean K/V of the unmodified model in `layers`. index: 'flat' (exact search: a torch
@@ -261,7 +282,8 @@ def build_store(model, tokenizer, text, layers, bookkeeping_token="\n", progress
                 layers=layers, n_head=k0.shape[0], n_query_head=model.config.n_head, head_dim=k0.shape[2],
                 bookkeeping_token=bookkeeping_token, tokenizer=tokenizer.name, texts=texts, token_count=len(token_ids),
                 index=index)
-    return MemoryStore(meta, keys, values, token_ids, text_ids, sentence_ids)
+    return MemoryStore(meta, keys, values, token_ids, text_ids, sentence_ids,
+                       *read_sink(model, tokenizer, layers, bookkeeping_token))
 
 
 def append_text(store, model, tokenizer, text, progress=True):
@@ -316,6 +338,9 @@ def check_store(store, model, settings=None):
         if len(settings.knn_num) != model.config.n_layer:
             raise MemoryStoreError(f"knn_num has {len(settings.knn_num)} entries but the model has "
                                    f"{model.config.n_layer} layers: give one k per layer")
+        if getattr(settings, "mem_sink", False) and m["bookkeeping_token"] and not store.sink_length:
+            raise MemoryStoreError("mem_sink lays out the store's bookkeeping token, but this store was saved before "
+                                   "stores kept it: rebuild it with build_memory.py (or set mem_sink = False)")
         missing = [layer for layer in settings.store_layers if layer not in store.keys]
         if missing:
             raise MemoryStoreError(f"knn_num turns the method on in layers {missing}, but the memory store holds "
@@ -355,6 +380,9 @@ def save_store(store, path):
     for layer in store.layers:
         tensors[f"layer{layer}.keys"] = store.keys[layer].contiguous()
         tensors[f"layer{layer}.values"] = store.values[layer].contiguous()
+        if layer in store.sink_keys:
+            tensors[f"layer{layer}.sink_keys"] = store.sink_keys[layer].contiguous()
+            tensors[f"layer{layer}.sink_values"] = store.sink_values[layer].contiguous()
     tmp = path / f".tensors-{uuid.uuid4().hex}.tmp"
     _write_durably(tmp, lambda p: save_file(tensors, str(p)))
     sha = _sha256(tmp)
@@ -399,7 +427,9 @@ def load_store(path):
         t = load_file(str(file))
         store = MemoryStore(meta, {layer: t[f"layer{layer}.keys"] for layer in layers},
                             {layer: t[f"layer{layer}.values"] for layer in layers}, t["token_ids"],
-                            t.get("text_ids"), t.get("sentence_ids"))  # stores saved before chunks: one text
+                            t.get("text_ids"), t.get("sentence_ids"),  # stores saved before chunks: one text
+                            {layer: t[f"layer{layer}.sink_keys"] for layer in layers if f"layer{layer}.sink_keys" in t},
+                            {layer: t[f"layer{layer}.sink_values"] for layer in layers if f"layer{layer}.sink_keys" in t})
     except (SafetensorError, KeyError, OSError) as e:
         raise MemoryStoreError(f"memory store {path} is corrupted ({type(e).__name__}: {e}); {rebuild}")
     expected = (meta["n_head"], meta["token_count"], meta["head_dim"])

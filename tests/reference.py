@@ -127,7 +127,8 @@ def reference_llama_logits(hf_state, config, idx, memory_layers, store, settings
             y = reference_retrieval_attention(rotate(q), rotate(k), v, store.keys[layer], store.values[layer], knn,
                                               entries, q_raw=q, metric=settings.search,
                                               threshold=settings.mem_threshold, positions=positions,
-                                              theta=theta if settings.mem_position == "before" else None)
+                                              theta=theta if settings.mem_position == "before" else None,
+                                              sink_keys=store.sink_keys.get(layer), sink_values=store.sink_values.get(layer))
         elif knn > 0:
             y = reference_memory_attention(rotate(q), rotate(k), v, store.keys[layer], store.values[layer], knn,
                                            settings.mem_frac, settings.bookkeeping_frac,
@@ -209,13 +210,14 @@ def reference_choose_chunks(queries, store, chunk_layers, chunk_ids, n_chunks):
 
 
 def reference_retrieval_attention(q, k, v, store_keys, store_values, knn, entries=None, q_raw=None, metric="query_ip",
-                                  threshold=-1.0, positions=None, theta=None):
+                                  threshold=-1.0, positions=None, theta=None, sink_keys=None, sink_values=None):
     """
     q, k, v: [B, H, T, d] (k, v repeated to the query heads; for rotary models q and k rotated). Every query row
     attends, in one softmax, to the context j <= t and to memory entries: entries[b] (a list of stored token
     indices, laid out with positions[b]) or, when entries is None, the whole store; of these it keeps its top
     knn by the metric (q_raw . key, or the cosine) whose cosine is at least threshold. A memory key's logit is
     q_raw . key (at the query's own position) or, with positions and theta, q . rotate(key, position).
+    An entry -2 - j is the bookkeeping token j (sink_keys/sink_values [H_kv, P, d]): always read, never ranked.
     """
     q, k, v = q.double(), k.double(), v.double()
     q_raw = q if q_raw is None else q_raw.double()
@@ -226,10 +228,16 @@ def reference_retrieval_attention(q, k, v, store_keys, store_values, knn, entrie
     for b in range(B):
         for h in range(H):
             K, V = store_keys[h // group], store_values[h // group]
-            candidates = list(range(K.shape[0])) if entries is None else list(entries[b])
+            candidates = list(range(K.shape[0])) if entries is None else [i for i in entries[b] if i >= 0]
+            sinks = [] if entries is None else [i for i in entries[b] if i <= -2]
             for t in range(T):
                 logits = [float(q[b, h, t] @ k[b, h, j]) / math.sqrt(d) for j in range(t + 1)]
                 values = [v[b, h, j] for j in range(t + 1)]
+                for i in sinks:
+                    pos = positions[b][list(entries[b]).index(i)]
+                    logits.append(float(q[b, h, t] @ rotate_to(sink_keys[h // group, -2 - i].double(), pos, theta))
+                                  / math.sqrt(d))
+                    values.append(sink_values[h // group, -2 - i].double())
                 sims = {i: float(q_raw[b, h, t] @ K[i]) for i in candidates}
                 coss = {i: sims[i] / (float(q_raw[b, h, t].norm()) * float(K[i].norm())) for i in candidates}
                 rank = coss if metric == "query_cos" else sims

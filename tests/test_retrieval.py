@@ -1,4 +1,6 @@
 """Attention retrieval and chunk retrieval (memory.py) against the loop reference (tests/reference.py)."""
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -109,10 +111,11 @@ def test_choose_chunks_matches_reference(llama):
         assert memory.chosen[b].tolist() == ref
 
 
-@pytest.mark.parametrize("position,knn", [("before", 1000), ("query", 1000), ("before", 5)])
-def test_llama_chunk_retrieval_matches_reference(llama, hf_llama, position, knn):
+@pytest.mark.parametrize("position,knn,sink", [("before", 1000, False), ("query", 1000, False), ("before", 5, False),
+                                               ("before", 1000, True), ("before", 5, True)])
+def test_llama_chunk_retrieval_matches_reference(llama, hf_llama, position, knn, sink):
     model, tok = llama
-    settings = attention_settings(0, chunk_select=2, chunk_layers=[2], mem_position=position)
+    settings = attention_settings(0, chunk_select=2, chunk_layers=[2], mem_position=position, mem_sink=sink)
     # not layer 0 with top-k: there a key depends on its token alone, repeated letters tie, and a tie may go either way
     settings.knn_num = [knn if knn > 100 else 0, knn, 0, knn]
     store = build_store(model, tok, TEXTS, settings.store_layers, progress=False)
@@ -120,6 +123,7 @@ def test_llama_chunk_retrieval_matches_reference(llama, hf_llama, position, knn)
     memory = choose_chunks(model, idx, Memory(store, settings))
     index, pos, valid = memory.entries
     chosen = ([index[b][valid[b]].tolist() for b in range(2)], [pos[b][valid[b]].tolist() for b in range(2)])
+    assert all(row[:1] == ([-2] if sink else row[:1]) and -2 not in row[1:] for row in chosen[0])  # "\n": one token
     with torch.no_grad():
         ours, plain = model(idx, memory=memory), model(idx)
     ref = reference_llama_logits(hf_llama.state_dict(), hf_llama.config, idx, dict(enumerate(settings.knn_num)),
@@ -201,3 +205,31 @@ def test_chunk_min_score_reads_only_chunks_that_reach_it(llama):
         torch.testing.assert_close(model(idx, memory=gated(low - 1)), ungated)  # both reach it: as without a gate
         between = gated((low + high) / 2)  # only the best chunk is read
     assert between.entries[2].sum() == store.chunks()[2][int(free.chosen[0, 0])]
+
+
+def test_sink_and_chosen_chunk_read_as_the_context_would(llama):
+    """With the bookkeeping token laid out before the chosen text, every layer reading all of it, the memory is the
+    context: the prompt's logits equal those of bookkeeping token + text + prompt read in one sequence."""
+    model, tok = llama
+    settings = attention_settings(0, chunk_select=1, chunk_layers=[2], mem_position="before", mem_sink=True)
+    settings.knn_num = [1000] * 4
+    store = build_store(model, tok, [TEXTS[1]], settings.store_layers, progress=False)  # one text: always chosen
+    prompt = tok.encode("\nThe ferry is")
+    with torch.no_grad():
+        ours = model(torch.tensor([prompt]), memory=Memory(store, settings))
+        context = model(torch.tensor([tok.encode("\n" + TEXTS[1]) + prompt]))[:, -len(prompt):]
+        no_sink = model(torch.tensor([prompt]), memory=Memory(store, replace(settings, mem_sink=False)))
+    torch.testing.assert_close(ours, context, atol=1e-4, rtol=1e-4)
+    assert (no_sink - context).abs().max() > 1e-2  # without the sink it is not the context
+
+
+def test_stores_keep_the_sink_through_save_and_load(llama, tmp_path):
+    model, tok = llama
+    store = build_store(model, tok, TEXTS[:2], [1, 3], progress=False)
+    assert store.sink_length == 1 and store.sink_keys[3].shape == (2, 1, 8)
+    alone = build_store(model, tok, "\n", [3], bookkeeping_token="", progress=False)  # the token read alone
+    torch.testing.assert_close(store.sink_keys[3], alone.keys[3])
+    save_store(store, tmp_path / "s")
+    loaded = load_store(tmp_path / "s")
+    assert torch.equal(loaded.sink_keys[3], store.sink_keys[3]) and torch.equal(loaded.sink_values[1], store.sink_values[1])
+    assert build_store(model, tok, TEXTS[:1], [1], bookkeeping_token="", progress=False).sink_length == 0
