@@ -58,7 +58,8 @@ chunk_size = 64  # tokens per block
 chunk_layers = []  # layers whose queries score the chunks
 chunk_min_score = None  # a chosen chunk is read only if its score reaches this (None: always)
 mem_position = "query"  # attention: memory keys at the query's position ('query') or laid out before the context ('before')
-mem_sink = False  # 'before': the bookkeeping token laid out before the chunks (the attention sink they were read after)
+chunk_heads = None  # chunk retrieval: which query heads of chunk_layers score the chunks (None: all)
+mem_sink = True  # 'before': the bookkeeping token laid out before the chunks (the attention sink they were read after)
 # what to run
 baseline = True  # sentiment: also the model without memory (the recall conditions say it for recall)
 sweep_key = ""  # '' = one point; a setting name ('mem_frac', 'knn_softmax_influence', ...) or 'layers'
@@ -86,7 +87,7 @@ title = ""  # plot title
 # -----------------------------------------------------------------------------
 METHOD_KEYS = ("knn_num", "mem_frac", "bookkeeping_frac", "knn_softmax_influence", "resid_only", "resid_frac",
                "memory_mode", "retrieval", "search", "mem_threshold", "chunk_select", "chunk_by", "chunk_size",
-               "chunk_layers", "mem_position", "chunk_min_score", "mem_sink")
+               "chunk_layers", "mem_position", "chunk_min_score", "mem_sink", "chunk_heads")
 SETTING_KEYS = tuple(k for k in METHOD_KEYS if k != "memory_mode")  # MemorySettings' fields (the mode is Memory's)
 
 

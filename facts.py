@@ -210,8 +210,10 @@ def evaluate_facts(cfg, model, tokenizer, settings, done):
         ids = enc(fact["neighbour"])
         neighbour_base[fact["question"]] = answer_score(model, ids, answer_ids(tokenizer, fact["neighbour"],
                                                                               fact["answer"]))["answer_logp"]
-    settings_key = hashlib.sha256(json.dumps([cfg.get(k) for k in sorted(RUN_KEYS)] + [vars(settings)],
-                                             sort_keys=True, default=str).encode()).hexdigest()[:12]
+    run = [cfg.get(k) for k in sorted(RUN_KEYS)]
+    base_key = hashlib.sha256(json.dumps(run, default=str).encode()).hexdigest()[:12]  # conditions without memory
+    settings_key = hashlib.sha256(json.dumps(run + [vars(settings)], sort_keys=True,
+                                             default=str).encode()).hexdigest()[:12]  # the method's
     sampled = set(range(cfg["sample_facts"] if cfg["sample_facts"] else len(facts))) if cfg["num_seeds"] else set()
     ppl_done = set()  # the n whose unrelated-text perplexity is measured (with the first memory of n facts)
     for n in cfg["fact_counts"]:
@@ -221,7 +223,8 @@ def evaluate_facts(cfg, model, tokenizer, settings, done):
                     continue  # the same whatever the memory holds: run once
                 if condition in ("all_in_context", "bm25") and n == 1:
                     continue  # with one paragraph both are the paragraph in the context: in_context
-                keys = {i: f"{settings_key}|{n}|{condition}|{facts[i]['question']}" for i in held}
+                keys = {i: f"{settings_key if condition == 'method' else base_key}|{n}|{condition}|"
+                           f"{facts[i]['question']}" for i in held}
                 todo = [i for i in held if keys[i] not in done]
                 for i in held:
                     if keys[i] in done:

@@ -44,10 +44,11 @@ class MemorySettings:
     chunk_by: str = "text"              # what a chunk is: 'text' (each memory text), 'sentence' or 'block'
     chunk_size: int = 64                # tokens per block (chunk_by='block')
     chunk_layers: list = field(default_factory=list)  # layers whose queries score the chunks
+    chunk_heads: list = None            # of those layers' query heads, the ones that score (None: all)
     chunk_min_score: float = None       # a chosen chunk is read only if its score reaches this (None: always)
     mem_position: str = "query"         # attention, rotary models: where memory keys sit: 'query' (the query's own
                                         # position, distance 0) or 'before' (the chosen chunks laid out before the context)
-    mem_sink: bool = False              # 'before': lay out the store's bookkeeping token(s), which every stored text
+    mem_sink: bool = True               # 'before': lay out the store's bookkeeping token(s), which every stored text
                                         # was read after (the attention sink), before the chosen chunks: the memory
                                         # then reads as bookkeeping token + chunks + prompt would in the context
 
@@ -80,9 +81,10 @@ class MemorySettings:
             raise MemorySettingsError("chunk_select needs chunk_layers: the layers whose queries score the chunks")
         if self.mem_position == "before" and not self.chunk_select:
             raise MemorySettingsError("mem_position='before' lays out chosen chunks: it needs chunk_select > 0")
-        if self.mem_sink and self.mem_position != "before":
-            raise MemorySettingsError("mem_sink lays out the bookkeeping token before the chunks: it needs "
-                                      "mem_position='before'")
+        if self.chunk_heads is not None and (not self.chunk_heads or any(not isinstance(h, int) or h < 0
+                                                                          for h in self.chunk_heads)):
+            raise MemorySettingsError(f"chunk_heads must be None (all heads) or a non-empty list of query-head "
+                                      f"numbers, got {self.chunk_heads!r}")
         if self.chunk_min_score is not None and not isinstance(self.chunk_min_score, (int, float)):
             raise MemorySettingsError(f"chunk_min_score must be a number or None, got {self.chunk_min_score!r}")
         if any(k < 0 for k in self.knn_num):
@@ -364,8 +366,9 @@ def choose_chunks(model, idx, memory):
     """
     Stage 1 of chunk retrieval: the model without memory reads the prompt idx [B, T]; in each of chunk_layers,
     every query (pre-rotary) of positions 1.. (position 0, the prompt's first token, is the same whatever is
-    asked) is compared with every stored key of its KV head: a chunk's score is the best match among its tokens,
-    averaged over the queries, heads and layers. Each row takes its chunk_select best chunks.
+    asked) of the chunk_heads (default all) is compared with every stored key of its KV head: a chunk's score is
+    the best match among its tokens, averaged over the queries, heads and layers. Each row takes its
+    chunk_select best chunks.
     Returns a copy of memory with `chosen` [B, c] and `entries` (what retrieval_attention reads).
     """
     s, store = memory.settings, memory.store
@@ -381,18 +384,22 @@ def choose_chunks(model, idx, memory):
         keys = store.keys[layer].float().cpu()  # [H_kv, N, d]
         H_kv, N, d = keys.shape
         group = q.shape[1] // H_kv
+        heads = range(q.shape[1]) if s.chunk_heads is None else s.chunk_heads
         for kv in range(H_kv):
-            queries = q[:, kv * group:(kv + 1) * group].reshape(R, -1, d)  # [R, Q, d]
+            mine = [h for h in heads if h // group == kv]
+            if not mine:
+                continue
+            queries = q[:, mine].reshape(R, -1, d)  # [R, Q, d]: those heads' queries, all positions
             best = torch.full((R, queries.shape[1], C), float("-inf"))
             for lo in range(0, N, 65536):  # blocks of stored tokens: [R, Q, 65536] at a time
                 sims = queries @ keys[kv, lo:lo + 65536].T
                 best = best.scatter_reduce(-1, chunk_of[lo:lo + 65536].expand_as(sims), sims, "amax")
-            score += best.mean(dim=1) / math.sqrt(d)
-            terms += 1
+            score += best.sum(dim=1) / math.sqrt(d)
+            terms += queries.shape[1]
     score /= terms
     best, top = score.topk(min(s.chunk_select, C), dim=-1)  # [R, c], best first
     read = best >= s.chunk_min_score if s.chunk_min_score is not None else torch.ones_like(best, dtype=torch.bool)
-    sink = store.sink_length if s.mem_sink else 0
+    sink = store.sink_length if s.mem_sink and s.mem_position == "before" else 0
     return replace(memory, chosen=top[inverse], scores=best[inverse], chunk_cache={},
                    entries=chunk_layout(top[inverse], starts, lengths, idx.device, read[inverse], sink))
 

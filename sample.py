@@ -45,7 +45,8 @@ chunk_size = 64  # tokens per block (chunk_by='block')
 chunk_layers = []  # layers whose queries score the chunks
 chunk_min_score = None  # a chosen chunk is read only if its score reaches this (None: always)
 mem_position = "query"  # attention: memory keys at the query's position, or 'before': chunks laid out before the context
-mem_sink = False  # 'before': the bookkeeping token laid out before the chunks (the attention sink they were read after)
+chunk_heads = None  # chunk retrieval: which query heads of chunk_layers score the chunks (None: all)
+mem_sink = True  # 'before': the bookkeeping token laid out before the chunks (the attention sink they were read after)
 one_text_per_line = False  # memory: each non-empty line is its own text (a fact), read on its own: one chunk each
 unadulterated_gpt = False  # also print the continuation without memory, same seed, first
 method_text = ""  # a label for the memory run's output
@@ -68,6 +69,7 @@ def main():
                               resid_frac=resid_frac, retrieval=retrieval, search=search, mem_threshold=mem_threshold,
                               chunk_select=chunk_select, chunk_by=chunk_by, chunk_size=chunk_size,
                               chunk_layers=list(chunk_layers), mem_position=mem_position, mem_sink=mem_sink,
+                              chunk_heads=chunk_heads,
                               chunk_min_score=chunk_min_score).check()
     mem = None
     if memory and mem_store:

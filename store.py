@@ -338,9 +338,14 @@ def check_store(store, model, settings=None):
         if len(settings.knn_num) != model.config.n_layer:
             raise MemoryStoreError(f"knn_num has {len(settings.knn_num)} entries but the model has "
                                    f"{model.config.n_layer} layers: give one k per layer")
-        if getattr(settings, "mem_sink", False) and m["bookkeeping_token"] and not store.sink_length:
+        if (getattr(settings, "mem_position", "query") == "before" and settings.mem_sink and m["bookkeeping_token"]
+                and not store.sink_length):
             raise MemoryStoreError("mem_sink lays out the store's bookkeeping token, but this store was saved before "
                                    "stores kept it: rebuild it with build_memory.py (or set mem_sink = False)")
+        heads = getattr(settings, "chunk_heads", None) or []
+        if any(h >= model.config.n_head for h in heads):
+            raise MemoryStoreError(f"chunk_heads {heads} name heads the model lacks: it has query heads "
+                                   f"0..{model.config.n_head - 1}")
         missing = [layer for layer in settings.store_layers if layer not in store.keys]
         if missing:
             raise MemoryStoreError(f"knn_num turns the method on in layers {missing}, but the memory store holds "

@@ -188,9 +188,10 @@ def rotate_to(x, position, theta):
     return x * cos + torch.cat([-x[d // 2:], x[:d // 2]]) * sin
 
 
-def reference_choose_chunks(queries, store, chunk_layers, chunk_ids, n_chunks):
+def reference_choose_chunks(queries, store, chunk_layers, chunk_ids, n_chunks, heads=None):
     """queries: {layer: [H, T, d]} one prompt's (pre-rotary) queries. A chunk's score: for every layer, query
-    head and position 1.., the best q . k / sqrt(d) among the chunk's stored tokens; averaged. The n best chunks."""
+    head (of heads; None: all) and position 1.., the best q . k / sqrt(d) among the chunk's stored tokens;
+    averaged. The n best chunks."""
     chunks = sorted(set(chunk_ids))
     scores = []
     for c in chunks:
@@ -201,7 +202,7 @@ def reference_choose_chunks(queries, store, chunk_layers, chunk_ids, n_chunks):
             H, T, d = q.shape
             keys = store.keys[layer].double()
             group = H // keys.shape[0]
-            for h in range(H):
+            for h in range(H) if heads is None else heads:
                 for t in range(1 if T > 1 else 0, T):
                     total += max(float(q[h, t] @ keys[h // group, i]) / math.sqrt(d) for i in members)
                     count += 1

@@ -4,7 +4,8 @@ from dataclasses import replace
 import pytest
 import torch
 
-from memory import (Memory, MemorySettings, MemorySettingsError, MemoryStore, build_store, chunk_layout,
+from memory import (Memory, MemorySettings, MemorySettingsError, MemoryStore, MemoryStoreError, build_store,
+                    check_store, chunk_layout,
                     choose_chunks, load_store, retrieval_attention, save_store)
 from model import apply_rotary, generate, rotary_at
 from reference import (reference_choose_chunks, reference_gpt2_logits, reference_llama_logits,
@@ -96,9 +97,10 @@ def test_store_text_numbers_survive_save_append_and_load(llama, tmp_path):
     assert int(loaded.sentence_ids.max()) == 5
 
 
-def test_choose_chunks_matches_reference(llama):
+@pytest.mark.parametrize("heads", [None, [1, 4, 5]])
+def test_choose_chunks_matches_reference(llama, heads):
     model, tok = llama
-    settings = attention_settings(4, chunk_select=2, chunk_layers=[1, 3])
+    settings = attention_settings(4, chunk_select=2, chunk_layers=[1, 3], chunk_heads=heads)
     store = build_store(model, tok, TEXTS, settings.store_layers, progress=False)
     prompts = [tok.encode("\nWhen does the ferry leave?"), tok.encode("\nWhat do the cats do? Purr.")]
     memory = choose_chunks(model, torch.tensor(prompts), Memory(store, settings))
@@ -107,7 +109,7 @@ def test_choose_chunks_matches_reference(llama):
         with torch.no_grad():
             model(torch.tensor([p]), capture=capture)
         queries = {layer: capture[layer][0][0] for layer in capture}
-        ref = reference_choose_chunks(queries, store, settings.chunk_layers, store.text_ids.tolist(), 2)
+        ref = reference_choose_chunks(queries, store, settings.chunk_layers, store.text_ids.tolist(), 2, heads)
         assert memory.chosen[b].tolist() == ref
 
 
@@ -204,7 +206,7 @@ def test_chunk_min_score_reads_only_chunks_that_reach_it(llama):
         torch.testing.assert_close(model(idx, memory=gated(high + 1)), plain)  # nothing reaches it: no memory
         torch.testing.assert_close(model(idx, memory=gated(low - 1)), ungated)  # both reach it: as without a gate
         between = gated((low + high) / 2)  # only the best chunk is read
-    assert between.entries[2].sum() == store.chunks()[2][int(free.chosen[0, 0])]
+    assert between.entries[2].sum() == store.chunks()[2][int(free.chosen[0, 0])] + 1  # its tokens and the sink
 
 
 def test_sink_and_chosen_chunk_read_as_the_context_would(llama):
@@ -233,3 +235,9 @@ def test_stores_keep_the_sink_through_save_and_load(llama, tmp_path):
     loaded = load_store(tmp_path / "s")
     assert torch.equal(loaded.sink_keys[3], store.sink_keys[3]) and torch.equal(loaded.sink_values[1], store.sink_values[1])
     assert build_store(model, tok, TEXTS[:1], [1], bookkeeping_token="", progress=False).sink_length == 0
+    loaded.sink_keys, loaded.sink_values = {}, {}  # as a store saved before stores kept the sink
+    settings = attention_settings(5, chunk_select=1, chunk_layers=[3], mem_position="before")
+    settings.knn_num = [0, 5, 0, 0]
+    with pytest.raises(MemoryStoreError, match="saved before stores kept it"):
+        check_store(loaded, model, settings)
+    check_store(loaded, model, replace(settings, mem_sink=False))  # without the sink it still reads
