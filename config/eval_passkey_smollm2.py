@@ -1,7 +1,7 @@
 # Passkey retrieval on SmolLM2-135M-Instruct (the Landmark-attention format; passkey.py): the haystack in memory
 # at 1K-64K tokens, 20 trials each, greedy, exact match; the question alone; the haystack in the context while
-# it fits the 8192-token window (the upper bound; 5 trials). The method: the recall setting (chunk retrieval by layers
-# 17-18's queries, every layer reading the chosen text, laid out before the prompt); the haystack is cut into
+# it fits the 8192-token window (the upper bound; 5 trials). The method: the recall setting (chunk retrieval by three
+# heads of layer 17, every layer reading the chosen text, laid out before the prompt after its bookkeeping token); the haystack is cut into
 # texts of 10 filler periods (about 250 tokens), each read on its own, one of them holding the key.
 # python evaluate.py config/eval_passkey_smollm2.py
 mode = "passkey"
@@ -17,7 +17,9 @@ retrieval = "attention"
 search = "query_ip"
 chunk_select = 1
 chunk_by = "text"
-chunk_layers = [17, 18]
-chunk_min_score = 0.6  # the chosen text is read only if it matches this well (chosen on dev)
+chunk_layers = [17]
+chunk_heads = [3, 4, 5]  # the heads of layer 17 that best tell a fact from its neighbours (dev)
+chunk_min_score = None  # passkey questions always concern the haystack: no gate
 mem_position = "before"
+mem_sink = True  # the bookkeeping token laid out before the fact: the attention sink it was read after
 memory_mode = "cached"

@@ -1,8 +1,8 @@
 # Recall of your own facts on SmolLM2-135M-Instruct: chunk retrieval, the setting chosen on the dev split of
 # the fact benchmark and reported on its test split (docs/results.md). Each line of the memory file is one
-# fact, read on its own. For a prompt, the queries of layers 17-18 score every fact against the stored keys
-# and choose the best one; every layer's attention then reads that fact's stored keys and values, laid out just
-# before the prompt, in the same softmax as the prompt. (The file name is kept from the paper's Type 2
+# fact, read on its own. For a prompt, three query heads of layer 17 score every fact against the stored keys
+# and choose the best one; if it matches well enough (chunk_min_score), every layer's attention reads that fact's
+# stored keys and values, laid out just before the prompt, in the same softmax as the prompt. (The file name is kept from the paper's Type 2
 # recall template; the paper's own Vancouver setting is config/sample_smollm2_type_2_vancouver.py.)
 # python sample.py config/sample_smollm2_type_2_method.py
 init_from = "smollm2"
@@ -21,9 +21,11 @@ retrieval = "attention"
 search = "query_ip"
 chunk_select = 1
 chunk_by = "text"
-chunk_layers = [17, 18]
-chunk_min_score = 0.6  # the chosen text is read only if it matches this well (chosen on dev)
+chunk_layers = [17]
+chunk_heads = [3, 4, 5]  # the heads of layer 17 that best tell a fact from its neighbours (dev)
+chunk_min_score = 2.8  # the chosen text is read only if it matches this well (chosen on dev: neighbour specificity 0.9)
 mem_position = "before"
+mem_sink = True  # the bookkeeping token laid out before the fact: the attention sink it was read after
 memory_mode = "cached"
 unadulterated_gpt = True
 method_text = "chunk retrieval on SmolLM2"
