@@ -12,11 +12,11 @@ import sys
 from pathlib import Path
 
 from configurator import ConfigError, configure, read_text
-from memory import MemoryStoreError, append_text, build_store, load_store, save_store
+from memory import MemoryStoreError, append_text, build_store, load_store, save_store, store_lock
 from model import WeightsUnavailable, load_model
 
 # -----------------------------------------------------------------------------
-init_from = "gpt2"  # the model the memory is for: the store only fits this model's weights
+init_from = "smollm2"  # the model the memory is for (as sample.py's default): the store fits only its weights
 memory = ""  # memory text, or FILE:path
 mem_store = "mem_store"  # output directory
 layers = [6, 7, 8]  # layer indices (0-based) to keep keys/values for: the layers where knn_num > 0
@@ -33,14 +33,19 @@ dtype = "float32"
 def main():
     configure(globals())
     text = read_text(memory)
+    if not text.strip():
+        raise ConfigError("memory is empty: give the text to store (or FILE:path to a text file)")
     text = [line for line in text.splitlines() if line.strip()] if one_text_per_line else text
     model, tokenizer = load_model(init_from, device, dtype)
     if append:
-        store = append_text(load_store(mem_store), model, tokenizer, text)
+        with store_lock(mem_store):  # another writer's append waits: both land
+            store = append_text(load_store(mem_store), model, tokenizer, text)
+            save_store(store, mem_store)
     else:
         chosen = list(range(model.config.n_layer)) if all_layers else layers
         store = build_store(model, tokenizer, text, chosen, bookkeeping_token, index=index)
-    save_store(store, mem_store)
+        with store_lock(mem_store):
+            save_store(store, mem_store)
     m = store.meta
     size = sum(f.stat().st_size for f in Path(mem_store).iterdir())
     print(f"memory store {mem_store}: {len(store)} tokens stored per layer and head, "

@@ -40,8 +40,9 @@ def settings_of(namespace):
     return {k: v for k, v in namespace.items() if not k.startswith("_") and isinstance(v, plain)}
 
 
-def configure(namespace, argv=None):
-    """Apply config files and --key=value overrides from argv (default sys.argv[1:]) to namespace, in order."""
+def configure(namespace, argv=None, skip=()):
+    """Apply config files and --key=value overrides from argv (default sys.argv[1:]) to namespace, in order,
+    then check every value (check_settings; skip: settings the script checks itself)."""
     argv = sys.argv[1:] if argv is None else argv
     known = settings_of(namespace)
     for arg in argv:
@@ -71,7 +72,78 @@ def configure(namespace, argv=None):
                 hint = f" (did you mean {', '.join(close)}?)" if close else ""
                 raise ConfigError(f"{where}: unknown setting '{key}'{hint}")
             namespace[key] = known[key] = check_value(key, value, known[key], where)
+    check_settings(known, skip)
     return known
+
+
+# -----------------------------------------------------------------------------
+# the allowed values of every setting the scripts share, checked once, before any model is loaded
+
+def _device_ok(value):
+    import torch
+    if value == "cpu":
+        return None
+    if value.startswith("cuda"):
+        if not torch.cuda.is_available():
+            return "this machine has no CUDA device (torch sees none): use --device=cpu"
+        n = value.partition(":")[2]
+        if n and (not n.isdigit() or int(n) >= torch.cuda.device_count()):
+            return f"there is no {value}: this machine has cuda:0..cuda:{torch.cuda.device_count() - 1}"
+        return None
+    if value == "mps":
+        return None if torch.backends.mps.is_available() else "this machine has no MPS device: use --device=cpu"
+    return "must be 'cpu', 'cuda', 'cuda:N' or 'mps'"
+
+
+def _text_ok(value):
+    if isinstance(value, str) and value.startswith("FILE:"):
+        read_text(value)  # raises ConfigError with one line
+    return None
+
+
+def _ints_at_least(low):
+    return lambda v: None if all(isinstance(x, int) and not isinstance(x, bool) and x >= low for x in v) else \
+        f"must be a list of whole numbers >= {low}"
+
+
+def _one_of(*allowed):
+    return lambda v: None if v in allowed else f"must be one of {', '.join(map(repr, allowed))}"
+
+
+def _at_least(low, strict=False):
+    return lambda v: None if (v > low if strict else v >= low) else f"must be {'>' if strict else '>='} {low}"
+
+
+def _between(low, high):
+    return lambda v: None if low <= v <= high else f"must be between {low} and {high}"
+
+
+RULES = {  # setting -> check(value) returning None (fine) or what is wrong; applied to the settings a script has
+    "num_samples": _at_least(1), "max_new_tokens": _at_least(1), "batch_size": _at_least(1),
+    "num_seeds": _at_least(1), "temperature": _at_least(0), "top_k": _at_least(0), "knn": _at_least(0),
+    "mem_frac": _at_least(0), "bookkeeping_frac": _between(0, 1), "knn_softmax_influence": _at_least(0, strict=True),
+    "resid_frac": _between(0, 1), "knn_num": _ints_at_least(0), "layers": _ints_at_least(0),
+    "chunk_layers": _ints_at_least(0), "chunk_select": _at_least(0), "chunk_size": _at_least(1),
+    "mem_threshold": _between(-1, 1), "fact_counts": _ints_at_least(1), "num_facts": _at_least(0),
+    "sample_facts": _at_least(0), "passkey_lengths": _ints_at_least(1), "passkey_trials": _at_least(1),
+    "context_trials": _at_least(0), "all_in_context_max_tokens": _at_least(1),
+    "device": _device_ok, "dtype": _one_of("float32", "bfloat16", "float16"),
+    "memory_mode": _one_of("exact", "cached"), "index": _one_of("flat", "ivf", "hnsw"),
+    "retrieval": _one_of("blend", "attention"), "search": _one_of("key_l2", "query_ip", "query_cos"),
+    "chunk_by": _one_of("text", "sentence", "block"), "mem_position": _one_of("query", "before"),
+    "mode": _one_of("sentiment", "recall", "facts", "passkey"), "init_from": lambda v: None if v else "is empty",
+    "start": _text_ok, "memory": _text_ok, "plain_text": _text_ok,
+}
+
+
+def check_settings(settings, skip=()):
+    """ConfigError, one line, for the first setting whose value is not allowed (RULES). skip: settings a script
+    checks its own way (evaluate.py's facts mode allows num_seeds = 0: teacher-forced scores only)."""
+    for key, value in settings.items():
+        if key in RULES and key not in skip and value is not None:
+            problem = RULES[key](value)
+            if problem:
+                raise ConfigError(f"{key} = {value!r}: {problem}")
 
 
 def read_text(value):
@@ -83,5 +155,10 @@ def read_text(value):
             path = Path(__file__).parent / path
         if not path.is_file():
             raise ConfigError(f"{value}: no such file")
-        return path.read_text(encoding="utf-8")
+        try:
+            return path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{value}: not UTF-8 text (byte {e.start} cannot be read): give a text file")
+        except OSError as e:
+            raise ConfigError(f"{value}: cannot be read ({e.strerror})")
     return value

@@ -335,7 +335,12 @@ def plot_touched(rows, path):
 # -----------------------------------------------------------------------------
 
 def main():
-    cfg = configure(globals())
+    cfg = configure(globals(), skip=("num_seeds",))
+    if cfg["num_seeds"] < (0 if cfg["mode"] == "facts" else 1):  # facts: 0 = teacher-forced scores only
+        raise ConfigError(f"num_seeds = {cfg['num_seeds']}: must be >= {0 if cfg['mode'] == 'facts' else 1}"
+                          f"{' (0 only in facts mode: teacher-forced scores alone)' if cfg['mode'] != 'facts' else ''}")
+    if cfg["sweep_key"] or cfg["mode"] in ("sentiment", "recall"):
+        method_settings(dict(cfg, knn_num=cfg["knn_num"] or [0]))  # the method's settings, before any model loads
     cfg["memory"] = read_text(cfg["memory"])
     if not cfg["memory"].strip() and (cfg["mode"] == "recall" or cfg["sweep_key"] or cfg["knn_num"]):
         raise ConfigError("memory is empty")

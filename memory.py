@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from store import (MemoryStore, MemoryStoreError, append_text, build_store, check_store, load_store,  # noqa: F401
-                   save_store, weights_fingerprint)  # the store's API, re-exported for the scripts
+                   save_store, store_lock, weights_fingerprint)  # the store's API, re-exported for the scripts
 
 
 class MemorySettingsError(ValueError):

@@ -63,7 +63,6 @@ def vader_compound(text):
 def main():
     configure(globals())
     torch.manual_seed(seed)
-    model, tokenizer = load_model(init_from, device, dtype)
     settings = MemorySettings(knn_num=list(knn_num), mem_frac=mem_frac, bookkeeping_frac=bookkeeping_frac,
                               knn_softmax_influence=knn_softmax_influence, resid_only=resid_only,
                               resid_frac=resid_frac, retrieval=retrieval, search=search, mem_threshold=mem_threshold,
@@ -71,9 +70,12 @@ def main():
                               chunk_layers=list(chunk_layers), mem_position=mem_position, mem_sink=mem_sink,
                               chunk_heads=chunk_heads,
                               chunk_min_score=chunk_min_score).check()
-    mem = None
     if memory and mem_store:
         raise ConfigError("set memory (text read on the fly) or mem_store (a saved store), not both")
+    if not read_text(start):
+        raise ConfigError("start is empty: give a prompt (the paper uses '\\n' followed by text)")
+    model, tokenizer = load_model(init_from, device, dtype)
+    mem = None
     if memory or mem_store:
         if not settings.layers:
             raise ConfigError("a memory is given but knn_num turns the method on in no layer")
@@ -98,6 +100,13 @@ def main():
     prompt = tokenizer.encode(read_text(start))
     if not prompt:
         raise ConfigError("start is empty: give a prompt (the paper uses '\\n' followed by text)")
+    window = model.config.block_size
+    if len(prompt) > window:  # generate reads the context's last `window` tokens
+        print(f"note: the prompt has {len(prompt)} tokens, the model's window {window}: its last {window} tokens "
+              f"are kept, the first {len(prompt) - window} dropped")
+    elif len(prompt) + max_new_tokens > window:
+        print(f"note: {len(prompt)} prompt tokens + {max_new_tokens} new ones exceed the model's window of {window}: "
+              f"the window slides, the prompt's first tokens drop out as generation goes on")
     x = torch.tensor(prompt, dtype=torch.long, device=device)[None].repeat(num_samples, 1)
     seeds = [seed + i for i in range(num_samples)]
     label = method_text or (f"{settings.method_type} method, layers {settings.layers}" if mem else "no memory")

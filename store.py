@@ -16,6 +16,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 import torch
+from filelock import FileLock
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
@@ -40,7 +41,7 @@ class MemoryStore:
         self.token_ids = token_ids  # [N] int64, the memory token at each stored position
         # [N] int64: which memory text, and which sentence (numbered through the store), each token came from
         self.text_ids = torch.zeros_like(token_ids) if text_ids is None else text_ids
-        self.sentence_ids = self.text_ids if sentence_ids is None else sentence_ids
+        self.sentence_ids = self.text_ids.clone() if sentence_ids is None else sentence_ids  # saved apart
         # {layer: [n_head, P, head_dim]}: the bookkeeping token(s) every window was read after, the attention sink
         # (memory.py lays them out before chosen chunks: mem_sink); empty for stores saved before they were kept
         self.sink_keys = sink_keys or {}
@@ -369,19 +370,40 @@ def _write_durably(path, write):
         os.fsync(f.fileno())
 
 
+LOCK = ".lock"
+
+
+def store_lock(path):
+    """The writers' lock of the store at path (a file lock: other processes wait for it). Hold it around every
+    read-change-write of a store (build_memory.py --append), or two writers at once would each save their own
+    change and one would be lost. Readers need no lock: the manifest is replaced in one step."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise MemoryStoreError(f"{path} exists and is not a directory")
+    path.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(path / LOCK))
+
+
 def save_store(store, path):
     """
     Atomic save. The tensors go to a new file, then manifest.json is replaced in one os.replace():
-    a crash at any point leaves either the previous store or the new one, never a mix.
+    a crash at any point leaves either the previous store or the new one, never a mix. Approximate stores
+    ('ivf', 'hnsw') save their FAISS indexes too (FAISS's own serialization, in the same checksummed file), so a
+    large store opens without rebuilding them.
     """
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise MemoryStoreError(f"{path} exists and is not a directory")
-    if path.is_dir() and any(path.iterdir()) and not (path / MANIFEST).exists():
+    if path.is_dir() and any(not p.name.startswith(".") for p in path.iterdir()) and not (path / MANIFEST).exists():
         raise MemoryStoreError(f"refusing to write a memory store into {path}: it is not empty and holds no store")
     path.mkdir(parents=True, exist_ok=True)
     tensors = {"token_ids": store.token_ids.contiguous(), "text_ids": store.text_ids.contiguous(),
                "sentence_ids": store.sentence_ids.contiguous()}
+    if store.meta.get("index", "flat") != "flat":  # the paper's search (key_l2) always, other metrics once used
+        wanted = {(layer, head, "key_l2") for layer in store.layers for head in range(store.meta["n_head"])}
+        for layer, head, metric in sorted(wanted | set(store._index)):
+            blob = faiss.serialize_index(store.index(layer, head, metric))
+            tensors[f"faiss.{metric}.layer{layer}.head{head}"] = torch.from_numpy(blob)
     for layer in store.layers:
         tensors[f"layer{layer}.keys"] = store.keys[layer].contiguous()
         tensors[f"layer{layer}.values"] = store.values[layer].contiguous()
@@ -437,6 +459,16 @@ def load_store(path):
                             {layer: t[f"layer{layer}.sink_values"] for layer in layers if f"layer{layer}.sink_keys" in t})
     except (SafetensorError, KeyError, OSError) as e:
         raise MemoryStoreError(f"memory store {path} is corrupted ({type(e).__name__}: {e}); {rebuild}")
+    for name in [name for name in t if name.startswith("faiss.")]:  # saved indexes: loaded, not rebuilt
+        _, metric, layer, head = name.split(".")
+        try:
+            store._index[int(layer[5:]), int(head[4:]), metric] = faiss.deserialize_index(t[name].numpy())
+        except RuntimeError as e:  # e.g. written by a FAISS this one cannot read: rebuilt when first searched
+            print(f"note: memory store {path}: its saved FAISS index {name} cannot be read ({str(e).splitlines()[0]}); "
+                  f"it is rebuilt when first searched")
+    if meta.get("index", "flat") != "flat" and not any(name.startswith("faiss.") for name in t):
+        print(f"note: memory store {path} holds no saved FAISS index (saved before stores kept them): it is built "
+              f"when first searched (about a minute at 1M tokens); rebuild the store to keep it")
     expected = (meta["n_head"], meta["token_count"], meta["head_dim"])
     for layer in layers:
         if tuple(store.keys[layer].shape) != expected or tuple(store.values[layer].shape) != expected:

@@ -111,7 +111,7 @@ def test_scripts_report_bad_input_in_one_line(gpt2_dir, tmp_path):
         (["sample.py", f"--init_from={gpt2_dir}", f"--mem_store={tmp_path}"], "knn_num turns the method on in no layer"),
         (["sample.py", f"--init_from={gpt2_dir}", f"--mem_store={tmp_path}", "--knn_num=[0,5,0,0]"], "no memory store"),
         (["build_memory.py", f"--init_from={gpt2_dir}", "--memory=", "--layers=[1]", f"--mem_store={tmp_path / 's'}"],
-         "memory text is empty"),
+         "memory is empty"),
     ]
     for args, words in cases:
         r = run(*args)

@@ -126,6 +126,37 @@ def test_approximate_indexes_find_most_true_neighbours(kind):
     assert found.all() and hits / 500 >= 0.9, hits / 500
 
 
+@pytest.mark.parametrize("kind", ["hnsw", "ivf"])
+def test_approximate_stores_save_their_index_and_load_it_instead_of_rebuilding(kind, tmp_path, monkeypatch, capsys):
+    g = torch.Generator().manual_seed(0)
+    keys = torch.randn(2, 3000, 16, generator=g)
+    meta = dict(n_head=2, n_query_head=2, head_dim=16, index=kind, layers=[0], model="m", model_fingerprint="f",
+                bookkeeping_token="", tokenizer="t", texts=["x"])
+    store = store_module.MemoryStore(meta, {0: keys}, {0: -keys}, torch.arange(3000))
+    queries, heads = torch.randn(50, 16, generator=g), torch.randint(0, 2, (50,), generator=g)
+    _, _, _, dist, idx = store.search(0, heads, queries, 5, metric="query_ip")  # a second metric, built on use
+    save_store(store, tmp_path / "s")
+    built = []
+    monkeypatch.setattr(store_module.faiss, "IndexIVFScalarQuantizer", lambda *a: built.append(a))
+    monkeypatch.setattr(store_module.faiss, "IndexHNSWFlat", lambda *a: built.append(a))
+    loaded = load_store(tmp_path / "s")
+    assert sorted(loaded._index) == [(0, 0, "key_l2"), (0, 0, "query_ip"), (0, 1, "key_l2"), (0, 1, "query_ip")]
+    _, _, _, dist2, idx2 = loaded.search(0, heads, queries, 5, metric="query_ip")
+    _, _, _, _, idx_l2 = loaded.search(0, heads, queries, 5)
+    assert not built and torch.equal(idx2, idx) and torch.equal(dist2, dist)  # the saved index, not a new one
+    assert idx_l2.shape == (50, 5) and (idx_l2 >= 0).all()
+    # a store saved before stores kept their indexes: a note, and the index is built when first searched
+    monkeypatch.undo()
+    save_store(store_module.MemoryStore(dict(meta, index="flat"), {0: keys}, {0: -keys}, torch.arange(3000)),
+               tmp_path / "old")
+    manifest = tmp_path / "old" / "manifest.json"
+    manifest.write_text(json.dumps(dict(json.loads(manifest.read_text()), index=kind)))
+    capsys.readouterr()
+    old = load_store(tmp_path / "old")
+    assert "holds no saved FAISS index" in capsys.readouterr().out and not old._index
+    assert torch.equal(old.search(0, heads, queries, 5, metric="query_ip")[4], idx)
+
+
 @pytest.mark.parametrize("backend", ["torch", "faiss"])
 def test_search_with_k_larger_than_the_store_marks_missing(backend, monkeypatch):
     if backend == "faiss":
