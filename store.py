@@ -246,9 +246,11 @@ def read_texts(model, tokenizer, texts, layers, bookkeeping_token, progress=True
     for layer in layers:
         for j, piece in enumerate(pieces):
             keys[layer][j], values[layer][j] = keys[layer][first[tuple(piece)]], values[layer][first[tuple(piece)]]
-    cat = lambda parts: {layer: torch.cat(p, dim=1).contiguous() for layer, p in parts.items()}
+    for parts in (keys, values):  # one layer at a time, its pieces freed as it goes: the peak is the store + a layer
+        for layer in layers:
+            parts[layer] = torch.cat(parts[layer], dim=1).contiguous()
     as_tensor = lambda xs: torch.tensor(xs, dtype=torch.int64)
-    return cat(keys), cat(values), as_tensor(token_ids), as_tensor(text_ids), as_tensor(sentence_ids)
+    return keys, values, as_tensor(token_ids), as_tensor(text_ids), as_tensor(sentence_ids)
 
 
 def read_sink(model, tokenizer, layers, bookkeeping_token):
