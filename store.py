@@ -246,7 +246,7 @@ def read_texts(model, tokenizer, texts, layers, bookkeeping_token, progress=True
     for layer in layers:
         for j, piece in enumerate(pieces):
             keys[layer][j], values[layer][j] = keys[layer][first[tuple(piece)]], values[layer][first[tuple(piece)]]
-    for parts in (keys, values):  # one layer at a time, its pieces freed as it goes: the peak is the store + a layer
+    for parts in (keys, values):  # one layer at a time, each layer's pieces released once joined
         for layer in layers:
             parts[layer] = torch.cat(parts[layer], dim=1).contiguous()
     as_tensor = lambda xs: torch.tensor(xs, dtype=torch.int64)
