@@ -125,11 +125,14 @@ def main():
                       f"{vader_compound(tokenizer.decode(y[i, len(prompt):].tolist())):+.4f}]")
             print("-" * 40)
     if explain and mem and settings.chunk_select:
-        chosen = with_chunks(model, x[:1], mem).chosen[0].tolist()
+        picked = with_chunks(model, x[:1], mem)
         _, starts, lengths = store.chunks(chunk_by, chunk_size)
-        print(f"=== chunks read (best first), chosen by layers {list(chunk_layers)}' queries ===")
-        for c in chosen:
-            print(f"chunk {c}: {tokenizer.decode(store.token_ids[starts[c]:starts[c] + lengths[c]].tolist())!r}")
+        print(f"=== chunks chosen (best first) by layers {list(chunk_layers)}' queries ===")
+        for c, score in zip(picked.chosen[0].tolist(), picked.scores[0].tolist()):
+            gate = "" if chunk_min_score is None else (" read" if score >= chunk_min_score else
+                                                       f" below chunk_min_score {chunk_min_score}: not read")
+            print(f"chunk {c} (score {score:.2f}{gate}): "
+                  f"{tokenizer.decode(store.token_ids[starts[c]:starts[c] + lengths[c]].tolist())!r}")
     elif explain and mem:
         mem.trace = []
         with torch.no_grad():
