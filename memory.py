@@ -48,9 +48,9 @@ class MemorySettings:
     chunk_min_score: float = None       # a chosen chunk is read only if its score reaches this (None: always)
     mem_position: str = "query"         # attention, rotary models: where memory keys sit: 'query' (the query's own
                                         # position, distance 0) or 'before' (the chosen chunks laid out before the context)
-    mem_sink: bool = True               # 'before': lay out the store's bookkeeping token(s), which every stored text
-                                        # was read after (the attention sink), before the chosen chunks: the memory
-                                        # then reads as bookkeeping token + chunks + prompt would in the context
+    mem_sink: bool = True               # 'before': lay out the store's bookkeeping token(s), which every stored
+                                        # text was read after (the attention sink), before the chosen chunks: the
+                                        # memory then reads as bookkeeping token + chunks + prompt in the context
 
     @property
     def layers(self):
@@ -313,8 +313,9 @@ def retrieval_attention(q, k, v, memory, layer, q_raw=None, rotate=None):
             mem_v = memory.store.values[layer][:, safe].permute(1, 0, 2, 3).to(v.dtype)
             if sink.any():  # entry -2 - j: the store's bookkeeping token j (chunk_layout)
                 at, where = (-2 - index).clamp(min=0), sink[:, None, :, None]
-                mem_k = torch.where(where, memory.store.sink_keys[layer][:, at].permute(1, 0, 2, 3).to(q.dtype), mem_k)
-                mem_v = torch.where(where, memory.store.sink_values[layer][:, at].permute(1, 0, 2, 3).to(v.dtype), mem_v)
+                sink_k, sink_v = memory.store.sink_keys[layer][:, at], memory.store.sink_values[layer][:, at]
+                mem_k = torch.where(where, sink_k.permute(1, 0, 2, 3).to(q.dtype), mem_k)
+                mem_v = torch.where(where, sink_v.permute(1, 0, 2, 3).to(v.dtype), mem_v)
             mem_k_rot = rotate(mem_k, position) if before else None
             if memory.chunk_cache is not None:
                 memory.chunk_cache[layer] = mem_k, mem_v, mem_k_rot
@@ -332,7 +333,7 @@ def retrieval_attention(q, k, v, memory, layer, q_raw=None, rotate=None):
                          ).clamp(min=1e-12)
         if ranked:  # each query keeps its top-k of the chunks' tokens
             rank = cos if s.search == "query_cos" else sim
-            top = rank.masked_fill(~keep | sink[:, None, None, :], float("-inf")).topk(min(knn, M), dim=-1).indices
+            top = rank.masked_fill(~keep | sink[:, None, None, :], float("-inf")).topk(knn, dim=-1).indices
             keep = keep & torch.zeros(B, H, n, M, dtype=torch.bool, device=q.device).scatter_(-1, top, True)
         if thresholded:  # then those too far from the query stay out
             keep = keep & (cos >= s.mem_threshold)

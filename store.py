@@ -259,7 +259,8 @@ def read_sink(model, tokenizer, layers, bookkeeping_token):
     if not prefix:
         return {}, {}
     kv = capture_kv(model, torch.tensor([prefix], device=next(model.parameters()).device), layers)
-    return {layer: k[0].contiguous() for layer, (k, v) in kv.items()}, {layer: v[0].contiguous() for layer, (k, v) in kv.items()}
+    return ({layer: k[0].contiguous() for layer, (k, _) in kv.items()},
+            {layer: v[0].contiguous() for layer, (_, v) in kv.items()})
 
 
 def build_store(model, tokenizer, text, layers, bookkeeping_token="\n", progress=True, index="flat"):
@@ -341,13 +342,11 @@ def check_store(store, model, settings=None):
         if len(settings.knn_num) != model.config.n_layer:
             raise MemoryStoreError(f"knn_num has {len(settings.knn_num)} entries but the model has "
                                    f"{model.config.n_layer} layers: give one k per layer")
-        if (getattr(settings, "mem_position", "query") == "before" and settings.mem_sink and m["bookkeeping_token"]
-                and not store.sink_length):
+        if settings.mem_position == "before" and settings.mem_sink and m["bookkeeping_token"] and not store.sink_length:
             raise MemoryStoreError("mem_sink lays out the store's bookkeeping token, but this store was saved before "
                                    "stores kept it: rebuild it with build_memory.py (or set mem_sink = False)")
-        heads = getattr(settings, "chunk_heads", None) or []
-        if any(h >= model.config.n_head for h in heads):
-            raise MemoryStoreError(f"chunk_heads {heads} name heads the model lacks: it has query heads "
+        if any(h >= model.config.n_head for h in settings.chunk_heads or []):
+            raise MemoryStoreError(f"chunk_heads {settings.chunk_heads} name heads the model lacks: it has query heads "
                                    f"0..{model.config.n_head - 1}")
         missing = [layer for layer in settings.store_layers if layer not in store.keys]
         if missing:
@@ -457,8 +456,8 @@ def load_store(path):
         store = MemoryStore(meta, {layer: t[f"layer{layer}.keys"] for layer in layers},
                             {layer: t[f"layer{layer}.values"] for layer in layers}, t["token_ids"],
                             t.get("text_ids"), t.get("sentence_ids"),  # stores saved before chunks: one text
-                            {layer: t[f"layer{layer}.sink_keys"] for layer in layers if f"layer{layer}.sink_keys" in t},
-                            {layer: t[f"layer{layer}.sink_values"] for layer in layers if f"layer{layer}.sink_keys" in t})
+                            *({layer: t[f"layer{layer}.sink_{kind}"] for layer in layers
+                               if f"layer{layer}.sink_keys" in t} for kind in ("keys", "values")))
     except (SafetensorError, KeyError, OSError) as e:
         raise MemoryStoreError(f"memory store {path} is corrupted ({type(e).__name__}: {e}); {rebuild}")
     for name in [name for name in t if name.startswith("faiss.")]:  # saved indexes: loaded, not rebuilt
