@@ -135,8 +135,8 @@ def make_gpt2(path):
 def model_path(name):
     if name == "gpt2":
         return make_gpt2(gpt2_dir if Path(gpt2_dir).is_absolute() else REPO / gpt2_dir)
-    import smollm2
-    return str(smollm2.converted_dir())
+    import embedded
+    return str(embedded.converted_dir(name))
 
 
 # -----------------------------------------------------------------------------
@@ -165,7 +165,7 @@ def throughput_rows(name):
     label = "GPT-2 small shape, random weights" if name == "gpt2" else "SmolLM2-135M-Instruct"
     rows = []
     for B in batch_sizes:
-        ids = torch.tensor([tok.encode(start)] * B)
+        ids = torch.tensor([tok.prompt(start)] * B)
         runs = [("transformers `generate`", "none", lambda: transformers_generate(hf, ids, max_new_tokens))]
         for mode in (None, "exact", "cached"):
             mem = None if mode is None else Memory(store, settings, mode=mode)
@@ -255,7 +255,7 @@ def context_rows():
     model, tok = load_model(model_path("gpt2"))
     settings = settings_for(model.config.n_layer, gpt2_layers, mf=0.0, bf=0.0)
     mem = Memory(build_store(model, tok, read_text(memory), gpt2_layers, progress=False), settings, mode="cached")
-    text = tok.encode(start + read_text(memory))
+    text = tok.prompt(start + read_text(memory))
     paired_steps(model, torch.tensor([text[:16]]), mem, 16, 2)  # warm up: first calls' costs would fall on L = 64
     rows = []
     for L in context_lengths:
@@ -313,7 +313,7 @@ def size_rows():
     t_keys, (keys, values) = timed(lambda: store_keys(model, max(store_sizes)))
     print(f"  {max(store_sizes)} keys per head in {t_keys:.0f} s", file=sys.stderr)
     heads, queries = real_queries(model, tok)
-    ids = torch.tensor([tok.encode(start)])
+    ids = torch.tensor([tok.prompt(start)])
 
     def make_store(n, kind):
         meta = dict(n_head=H, n_query_head=H, head_dim=d, layers=[store_layer], index=kind, token_count=n)
@@ -382,7 +382,7 @@ def recall_rows():
     model, tok = load_model("smollm2")
     test = facts.load_facts("test")
     B = max(batch_sizes)
-    ids = torch.tensor([tok.encode(test[0]["question"])] * B)
+    ids = torch.tensor([tok.prompt(test[0]["question"])] * B)
     ours(model, ids[:2], None, 2)  # warm up
     rows = []
     for n in recall_fact_counts:

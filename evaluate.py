@@ -232,8 +232,8 @@ def summarize(point, runs):
 # running one point
 
 def run_point(point, cfg, model, tokenizer, seeds):
-    question = tokenizer.encode(read_text(cfg["start"]))
-    prompt = tokenizer.encode(point["memory_text"]) + question if point["condition"] == "in_context" else question
+    context = point["memory_text"] if point["condition"] == "in_context" else ""
+    prompt = tokenizer.prompt(context) + tokenizer.encode(read_text(cfg["start"]))
     mem = None
     if point["condition"] == "method":
         m = point["method"]

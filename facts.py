@@ -187,16 +187,16 @@ def score_fact(model, tokenizer, fact, prompt, cfg, neighbour_base, sample):
 
 
 @torch.no_grad()
-def plain_perplexity(model, ids, memory, window=128):
-    """Perplexity of a text under the model, read in windows of `window` tokens (each its own prompt: with chunk
-    retrieval each window chooses its own chunks from its own tokens)."""
+def plain_perplexity(model, ids, memory, bos=(), window=128):
+    """Perplexity of a text under the model, read in windows of `window` tokens (each its own prompt, after bos, the
+    tokens a sequence starts with: with chunk retrieval each window chooses its own chunks from its own tokens)."""
     from model import with_chunks
     nll, count = 0.0, 0
     for lo in range(0, len(ids) - 1, window):
-        x = torch.tensor([ids[lo:lo + window + 1]], device=next(model.parameters()).device)
-        logits = model(x[:, :-1], memory=with_chunks(model, x[:, :-1], memory))
-        nll += float(torch.nn.functional.cross_entropy(logits[0].float(), x[0, 1:], reduction="sum"))
-        count += x.shape[1] - 1
+        x = torch.tensor([list(bos) + ids[lo:lo + window + 1]], device=next(model.parameters()).device)
+        logits = model(x[:, :-1], memory=with_chunks(model, x[:, :-1], memory))[:, len(bos):]
+        nll += float(torch.nn.functional.cross_entropy(logits[0].float(), x[0, len(bos) + 1:], reduction="sum"))
+        count += x.shape[1] - 1 - len(bos)
     return math.exp(nll / count)
 
 
@@ -207,7 +207,7 @@ def evaluate_facts(cfg, model, tokenizer, settings, done):
     enc = tokenizer.encode
     neighbour_base = {}
     for fact in facts:
-        ids = enc(fact["neighbour"])
+        ids = tokenizer.prompt(fact["neighbour"])
         neighbour_base[fact["question"]] = answer_score(model, ids, answer_ids(tokenizer, fact["neighbour"],
                                                                               fact["answer"]))["answer_logp"]
     run = [cfg.get(k) for k in sorted(RUN_KEYS)]
@@ -257,11 +257,11 @@ def evaluate_facts(cfg, model, tokenizer, settings, done):
                         ppl_done.add(ppl_key)
                         ids = enc(cfg["plain_text"])
                         yield dict(key=ppl_key, n=n, condition="plain_perplexity",
-                                   without=plain_perplexity(model, ids, None),
-                                   with_memory=plain_perplexity(model, ids, memory))
+                                   without=plain_perplexity(model, ids, None, tokenizer.bos),
+                                   with_memory=plain_perplexity(model, ids, memory, tokenizer.bos))
 
                 def prompt(key, i):
-                    ids = enc(before(i, key) + facts[i][key])
+                    ids = tokenizer.prompt(before(i, key) + facts[i][key])
                     if memory is None or not settings.chunk_select:
                         return ids, memory
                     return ids, choose_chunks(model, torch.tensor([ids], device=cfg["device"]), memory)
@@ -352,7 +352,7 @@ def prepare(facts_dir=FACTS_DIR, test_share=0.5):
     kept, dropped = [], []
     for i, fact in enumerate(written):
         fact = dict(id=i, **fact)
-        prompt = tokenizer.encode(fact["question"])
+        prompt = tokenizer.prompt(fact["question"])
         s = answer_score(model, prompt, answer_ids(tokenizer, fact["question"], fact["answer"]))
         fact["question_only"] = {k: round(v, 4) for k, v in s.items()}
         guessed = s["answer_logp"] >= GUESS_LOGP or s["rank"] == 0

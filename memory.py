@@ -142,7 +142,17 @@ def select_positions(a, mem_frac, bookkeeping_frac, n=None):
     return keep
 
 
-def memory_attention(q, k, v, memory, layer, q_raw=None, k_raw=None, cache=None, start=0):
+def visible_positions(first, T, window=None, device=None):
+    """Which of T positions the rows first..T-1 see, [T - first, T] bool: causal, and with a sliding window only
+    the last `window` (row i sees j when i - window < j <= i, as transformers' sliding_window_overlay).
+    None where every row sees all T (one newest row, no window cutting it): no mask needed."""
+    if T - first == 1 and (window is None or T <= window):
+        return None
+    rows, cols = torch.arange(first, T, device=device)[:, None], torch.arange(T, device=device)[None, :]
+    return (cols <= rows) & (rows - cols < window) if window is not None else cols <= rows
+
+
+def memory_attention(q, k, v, memory, layer, q_raw=None, k_raw=None, cache=None, start=0, window=None):
     """
     Causal attention whose values are first updated from the memory, for the query rows from `start` on.
     q: [B, H, T, d] the queries of all T positions; k, v: [B, H_kv, T, d] with H_kv dividing H (grouped-query
@@ -156,6 +166,8 @@ def memory_attention(q, k, v, memory, layer, q_raw=None, k_raw=None, cache=None,
     updated values in the cache; a position's updated value depends only on its own q, k, v and the store,
     so it is computed once, when first selected. In exact mode the rows before the first position whose
     selection changed since the last call keep their outputs too, and are not recomputed.
+    window: a sliding-window layer's width (Gemma's local layers): rows see only their last `window` positions,
+    and select among those.
     Returns y: [B, H, T - first, d], the rows from `first` on: first = start, or less in exact mode.
     """
     B, H, T, d = q.shape
@@ -172,16 +184,17 @@ def memory_attention(q, k, v, memory, layer, q_raw=None, k_raw=None, cache=None,
         n = T - first
         scores = (q[:, :, first:] / math.sqrt(d)).reshape(B, H_kv, group * n, d) @ k.transpose(-2, -1)
         scores = scores.view(B, H, n, T)
-        if n == 1:
+        visible = visible_positions(first, T, window, q.device)
+        if visible is None:
             return scores.softmax(dim=-1), None
-        visible = torch.arange(T, device=q.device)[None, :] <= torch.arange(first, T, device=q.device)[:, None]
         return scores.masked_fill(~visible, float("-inf")).softmax(dim=-1), visible
 
     A, visible = attention(start)
     first = start
     cols = T if s.mem_frac > 0 else 1  # MF = 0 can select position 0 alone: the other columns need no look
     if memory.mode == "exact":  # step 1: the newest token's row chooses for every row
-        S = select_positions(A[:, :, -1:, :cols], s.mem_frac, s.bookkeeping_frac)  # [B, H, 1, cols]
+        seen = None if visible is None else visible[-1:, :cols].sum(1, keepdim=True)  # a window: fewer than T
+        S = select_positions(A[:, :, -1:, :cols], s.mem_frac, s.bookkeeping_frac, n=seen)  # [B, H, 1, cols]
         if cache is not None:  # earlier rows' outputs change only from the first position selected differently
             before = cache.layers[layer].get("selected")
             changed = (S[..., :start] != before[..., :start]).flatten(0, 2).any(0).nonzero() if start else []
@@ -279,7 +292,7 @@ def explain_trace(trace, decode, prompt_ids=None):
 # -----------------------------------------------------------------------------
 # attention retrieval (beyond the paper; docs/METHOD.md): memory entries join the softmax of every query row
 
-def retrieval_attention(q, k, v, memory, layer, q_raw=None, rotate=None):
+def retrieval_attention(q, k, v, memory, layer, q_raw=None, rotate=None, window=None):
     """
     Causal attention of the new query rows over the context and, in the same softmax, memory entries.
     q: [B, H, n, d] the queries of the last n positions; k, v: [B, H_kv, T, d] the context, T >= n (grouped-query
@@ -288,6 +301,7 @@ def retrieval_attention(q, k, v, memory, layer, q_raw=None, rotate=None):
     x rotated to those positions (rotary models; used by mem_position='before'); None: keys are used as stored.
     Memory entries of a row: the tokens of its chosen chunks (memory.entries, from choose_chunks), of which each
     query keeps its top knn_num[layer]; without chunks, the store's top-k for each query (store.search).
+    window: a sliding-window layer's width; it limits the context only: memory entries have no position in it.
     Returns y: [B, H, n, d].
     """
     B, H, n, d = q.shape
@@ -298,8 +312,8 @@ def retrieval_attention(q, k, v, memory, layer, q_raw=None, rotate=None):
     scale = 1.0 / math.sqrt(d)
     grouped = lambda x: x.reshape(B, H_kv, group * n, x.shape[-1])  # [B, H, n, .] -> per KV head, rows stacked
     ctx = (grouped(q) * scale @ k.transpose(-2, -1)).view(B, H, n, T)
-    if n > 1:
-        visible = torch.arange(T, device=q.device)[None, :] <= torch.arange(T - n, T, device=q.device)[:, None]
+    visible = visible_positions(T - n, T, window, q.device)
+    if visible is not None:
         ctx = ctx.masked_fill(~visible, float("-inf"))
     if s.chunk_select:  # the chosen chunks' tokens, shared by every query of a row: [B, H_kv, M, d]
         index, position, valid = memory.entries

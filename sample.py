@@ -14,7 +14,7 @@ from memory import (Memory, MemorySettings, MemorySettingsError, MemoryStoreErro
 from model import WeightsUnavailable, generate, load_model, with_chunks
 
 # -----------------------------------------------------------------------------
-init_from = "smollm2"  # 'smollm2' (embedded), 'gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl', or a local directory
+init_from = "smollm2"  # 'smollm2' or 'gemma3' (embedded), 'gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl', or a local directory
 start = "\n"  # the prompt, or FILE:path
 num_samples = 1  # samples, with seeds seed, seed + 1, ..., generated together in one batch
 max_new_tokens = 100
@@ -97,8 +97,8 @@ def main():
     elif settings.layers:
         print("note: knn_num is set but no memory is given (memory or mem_store): sampling without memory")
 
-    prompt = tokenizer.encode(read_text(start))
-    if not prompt:
+    prompt = tokenizer.prompt(read_text(start))
+    if len(prompt) == len(tokenizer.bos):
         raise ConfigError("start is empty: give a prompt (the paper uses '\\n' followed by text)")
     window = model.config.block_size
     if len(prompt) > window:  # generate reads the context's last `window` tokens

@@ -66,6 +66,45 @@ def llama(llama_dir):
     return Llama.from_pretrained(llama_dir), tokenizer
 
 
+def save_random_gemma(path, seed=0):
+    """A tiny randomly initialised Gemma 3: two KV heads for four query heads, head_dim 16 (not 48 / 4), a scale
+    query_pre_attn_scalar 24 (not head_dim), a sliding window of 8 in layers 0, 1, 3, 4 with their own rotary base."""
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+    torch.manual_seed(seed)
+    config = Gemma3TextConfig(
+        vocab_size=256, hidden_size=48, intermediate_size=96, num_hidden_layers=6, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=16, max_position_embeddings=128, query_pre_attn_scalar=24, sliding_window=8,
+        rms_norm_eps=1e-6, tie_word_embeddings=True, layer_types=["sliding_attention"] * 2 + ["full_attention"] +
+        ["sliding_attention"] * 2 + ["full_attention"],
+        rope_parameters={"full_attention": {"rope_type": "default", "rope_theta": 1e6},
+                         "sliding_attention": {"rope_type": "default", "rope_theta": 1e4}})
+    model = Gemma3ForCausalLM(config)
+    with torch.no_grad():  # norms too: Gemma's are 1 + w, and w = 0 would hide a missing 1
+        for name, p in model.named_parameters():
+            p.normal_(0, 0.3 if "norm" in name else 0.2)
+    model.save_pretrained(path, safe_serialization=True)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def gemma_dir(tmp_path_factory):
+    return save_random_gemma(tmp_path_factory.mktemp("gemmatiny"))
+
+
+@pytest.fixture(scope="session")
+def gemma(gemma_dir):
+    """(model, tokenizer): bytes, and byte 1 standing in for <bos> (what every sequence starts with)."""
+    from model import Gemma, Tokenizer
+    tokenizer = Tokenizer("bytes", lambda s: list(s.encode()), lambda ids: bytes(ids).decode(errors="replace"), (1,))
+    return Gemma.from_pretrained(gemma_dir), tokenizer
+
+
+@pytest.fixture(scope="session")
+def hf_gemma(gemma_dir):
+    from transformers import Gemma3ForCausalLM
+    return Gemma3ForCausalLM.from_pretrained(gemma_dir).eval()
+
+
 @pytest.fixture(scope="session")
 def hf_llama(llama_dir):
     from transformers import LlamaForCausalLM

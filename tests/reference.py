@@ -15,8 +15,9 @@ def softmax(xs):
 
 
 def reference_memory_attention(q, k, v, store_keys, store_values, knn, mem_frac, bookkeeping_frac, ts,
-                               resid_only, resid_frac, q_raw=None, k_raw=None):
-    """q, k, v: [B, H, T, d]; store_keys/values: [H_kv, N, d]. Returns y: [B, H, T, d] (float64)."""
+                               resid_only, resid_frac, q_raw=None, k_raw=None, window=None):
+    """q, k, v: [B, H, T, d]; store_keys/values: [H_kv, N, d]. window: a sliding-window layer's width (row i sees
+    positions i - window < j <= i; step 3 counts the positions the newest row sees). Returns y: [B, H, T, d]."""
     q, k, v = q.double(), k.double(), v.double()
     q_raw = q if q_raw is None else q_raw.double()
     k_raw = k if k_raw is None else k_raw.double()
@@ -29,9 +30,11 @@ def reference_memory_attention(q, k, v, store_keys, store_values, knn, mem_frac,
             # equation 1, row by row
             A = [[0.0] * T for _ in range(T)]
             for i in range(T):
-                p = softmax([float(q[b, h, i] @ k[b, h, j]) / math.sqrt(d) for j in range(i + 1)])
-                for j in range(i + 1):
-                    A[i][j] = p[j]
+                first = 0 if window is None else max(0, i - window + 1)
+                p = softmax([float(q[b, h, i] @ k[b, h, j]) / math.sqrt(d) for j in range(first, i + 1)])
+                for j in range(first, i + 1):
+                    A[i][j] = p[j - first]
+            seen = T if window is None else min(T, window)
             a = A[T - 1]  # step 1
             new_v = [v[b, h, t].clone() for t in range(T)]
             for t in range(T):
@@ -39,7 +42,7 @@ def reference_memory_attention(q, k, v, store_keys, store_values, knn, mem_frac,
                 if t == 0 and bookkeeping_frac > 0 and a[0] <= bookkeeping_frac:  # step 2
                     selected = False
                 if mem_frac > 0:  # step 3
-                    if a[t] < 1 / (mem_frac * T):
+                    if a[t] < 1 / (mem_frac * seen):
                         selected = False
                 elif t != 0:
                     selected = False
@@ -143,6 +146,63 @@ def reference_llama_logits(hf_state, config, idx, memory_layers, store, settings
     return rms(x, sd["model.norm.weight"]) @ sd["model.embed_tokens.weight"].T
 
 
+def reference_gemma_logits(hf_state, config, idx, memory_layers, store, settings, chosen=None):
+    """Gemma 3 forward from transformers' state dict, written out plainly (norms x (1 + w), q/k norms, embeddings
+    x sqrt(hidden), GeGLU, a sliding window and base 10,000 in local layers, base 1,000,000 in global ones), with the
+    loop reference in the memory layers on the normed, pre-rotary queries and keys. Arguments as reference_llama_logits."""
+    sd = {name: p.double() for name, p in hf_state.items()}
+    B, T = idx.shape
+    H, H_kv, d = config.num_attention_heads, config.num_key_value_heads, config.head_dim
+
+    def rotary(theta):
+        inv_freq = 1.0 / theta ** (torch.arange(0, d, 2).double() / d)
+        angles = torch.arange(T).double()[:, None] * inv_freq[None]  # [T, d/2]
+        cos, sin = angles.cos().repeat(1, 2), angles.sin().repeat(1, 2)
+        return lambda x: x * cos + torch.cat([-x[..., d // 2:], x[..., : d // 2]], dim=-1) * sin
+
+    def rms(x, w):
+        return x / torch.sqrt((x ** 2).mean(-1, keepdim=True) + config.rms_norm_eps) * (1 + w)
+
+    x = sd["model.embed_tokens.weight"][idx] * math.sqrt(config.hidden_size)
+    for layer in range(config.num_hidden_layers):
+        p = f"model.layers.{layer}."
+        local = config.layer_types[layer] == "sliding_attention"
+        theta = config.rope_parameters["sliding_attention" if local else "full_attention"]["rope_theta"]
+        window, rotate = (config.sliding_window if local else None), rotary(theta)
+        h = rms(x, sd[p + "input_layernorm.weight"])
+        q = (h @ sd[p + "self_attn.q_proj.weight"].T).view(B, T, H, d).transpose(1, 2)
+        k = (h @ sd[p + "self_attn.k_proj.weight"].T).view(B, T, H_kv, d).transpose(1, 2)
+        v = (h @ sd[p + "self_attn.v_proj.weight"].T).view(B, T, H_kv, d).transpose(1, 2)
+        q, k = rms(q, sd[p + "self_attn.q_norm.weight"]), rms(k, sd[p + "self_attn.k_norm.weight"])
+        q = q * math.sqrt(d) / math.sqrt(config.query_pre_attn_scalar)  # the loops divide by sqrt(d): Gemma's scale
+        k, v = k.repeat_interleave(H // H_kv, dim=1), v.repeat_interleave(H // H_kv, dim=1)
+        knn = memory_layers.get(layer, 0)
+        if knn > 0 and settings.retrieval == "attention":
+            entries, positions = chosen if chosen is not None else (None, None)
+            y = reference_retrieval_attention(rotate(q), rotate(k), v, store.keys[layer], store.values[layer], knn,
+                                              entries, q_raw=q, metric=settings.search,
+                                              threshold=settings.mem_threshold, positions=positions,
+                                              theta=theta if settings.mem_position == "before" else None,
+                                              sink_keys=store.sink_keys.get(layer), sink_values=store.sink_values.get(layer),
+                                              window=window)
+        elif knn > 0:
+            y = reference_memory_attention(rotate(q), rotate(k), v, store.keys[layer], store.values[layer], knn,
+                                           settings.mem_frac, settings.bookkeeping_frac,
+                                           settings.knn_softmax_influence, settings.resid_only, settings.resid_frac,
+                                           q_raw=q, k_raw=k, window=window)
+        else:
+            rows, cols = torch.arange(T)[:, None], torch.arange(T)[None, :]
+            mask = (cols <= rows) & ((rows - cols < window) if window else True)
+            y = torch.nn.functional.scaled_dot_product_attention(rotate(q), rotate(k), v, attn_mask=mask)
+        x = x + rms(y.transpose(1, 2).reshape(B, T, H * d) @ sd[p + "self_attn.o_proj.weight"].T,
+                    sd[p + "post_attention_layernorm.weight"])
+        h = rms(x, sd[p + "pre_feedforward_layernorm.weight"])
+        gate, up = h @ sd[p + "mlp.gate_proj.weight"].T, h @ sd[p + "mlp.up_proj.weight"].T
+        h = (torch.nn.functional.gelu(gate, approximate="tanh") * up) @ sd[p + "mlp.down_proj.weight"].T
+        x = x + rms(h, sd[p + "post_feedforward_layernorm.weight"])
+    return rms(x, sd["model.norm.weight"]) @ sd["model.embed_tokens.weight"].T
+
+
 def reference_gpt2_cached_logits(hf_state, n_head, idx, memory_layers, store, settings):
     """Cached memory mode, token by token: each position's outputs, in every layer, are computed once,
     when it is the newest token, from the past positions' cached queries, keys and values. In a memory
@@ -211,7 +271,8 @@ def reference_choose_chunks(queries, store, chunk_layers, chunk_ids, n_chunks, h
 
 
 def reference_retrieval_attention(q, k, v, store_keys, store_values, knn, entries=None, q_raw=None, metric="query_ip",
-                                  threshold=-1.0, positions=None, theta=None, sink_keys=None, sink_values=None):
+                                  threshold=-1.0, positions=None, theta=None, sink_keys=None, sink_values=None,
+                                  window=None):
     """
     q, k, v: [B, H, T, d] (k, v repeated to the query heads; for rotary models q and k rotated). Every query row
     attends, in one softmax, to the context j <= t and to memory entries: entries[b] (a list of stored token
@@ -219,6 +280,7 @@ def reference_retrieval_attention(q, k, v, store_keys, store_values, knn, entrie
     knn by the metric (q_raw . key, or the cosine) whose cosine is at least threshold. A memory key's logit is
     q_raw . key (at the query's own position) or, with positions and theta, q . rotate(key, position).
     An entry -2 - j is the bookkeeping token j (sink_keys/sink_values [H_kv, P, d]): always read, never ranked.
+    window: a sliding-window layer's width; it limits the context (i - window < j <= i), never the memory entries.
     """
     q, k, v = q.double(), k.double(), v.double()
     q_raw = q if q_raw is None else q_raw.double()
@@ -232,8 +294,9 @@ def reference_retrieval_attention(q, k, v, store_keys, store_values, knn, entrie
             candidates = list(range(K.shape[0])) if entries is None else [i for i in entries[b] if i >= 0]
             sinks = [] if entries is None else [i for i in entries[b] if i <= -2]
             for t in range(T):
-                logits = [float(q[b, h, t] @ k[b, h, j]) / math.sqrt(d) for j in range(t + 1)]
-                values = [v[b, h, j] for j in range(t + 1)]
+                seen = range(0 if window is None else max(0, t - window + 1), t + 1)
+                logits = [float(q[b, h, t] @ k[b, h, j]) / math.sqrt(d) for j in seen]
+                values = [v[b, h, j] for j in seen]
                 for i in sinks:
                     pos = positions[b][list(entries[b]).index(i)]
                     logits.append(float(q[b, h, t] @ rotate_to(sink_keys[h // group, -2 - i].double(), pos, theta))

