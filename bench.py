@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parent
 
 # -----------------------------------------------------------------------------
 quick = False  # small sizes (replacing those below) to try the script out; its numbers are not the report's
-models = ["gpt2", "smollm2"]  # gpt2: GPT-2-small shape with random weights; smollm2: the embedded model
+models = ["gpt2", "smollm2", "gemma3"]  # gpt2: GPT-2-small shape with random weights; smollm2, gemma3: embedded
 gpt2_dir = "out/bench-gpt2"  # where the random GPT-2-small is written (once), with GPT-2's tokenizer files
 gpt2_tokenizer_dir = "../shared/gpt2-tokenizer"  # encoder.json and vocab.bpe, for tokenising offline
 batch_sizes = [1, 100]
@@ -50,6 +50,7 @@ knn_softmax_influence = 0.01
 resid_frac = 0.33
 gpt2_layers = [6, 7, 8]  # the paper's layers 7-9
 smollm2_layers = [14, 15, 16]  # three consecutive middle layers of 30
+gemma3_layers = [6, 7, 8]  # three consecutive middle layers of 18 (local ones: the sliding window applies)
 # the slow baseline: the first committed version (no KV cache, FAISS searched head by head), exact, batch 1
 baseline_commit = "34d0c9d"
 baseline_tokens = 100
@@ -157,12 +158,13 @@ def transformers_generate(hf, ids, n):
 def throughput_rows(name):
     from transformers import AutoModelForCausalLM
     path = model_path(name)
-    model, tok = load_model("smollm2" if name == "smollm2" else path)
+    model, tok = load_model(name if name != "gpt2" else path)
     hf = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
-    layers = gpt2_layers if name == "gpt2" else smollm2_layers
+    layers = dict(gpt2=gpt2_layers, smollm2=smollm2_layers, gemma3=gemma3_layers)[name]
     settings = settings_for(model.config.n_layer, layers)
-    store = build_store(model, tok, read_text(memory), layers, progress=False)
-    label = "GPT-2 small shape, random weights" if name == "gpt2" else "SmolLM2-135M-Instruct"
+    store = build_store(model, tok, read_text(memory), layers, bookkeeping_token="<bos>" if name == "gemma3" else "\n",
+                        progress=False)
+    label = dict(gpt2="GPT-2 small shape, random weights", smollm2="SmolLM2-135M-Instruct", gemma3="Gemma 3 270M")[name]
     rows = []
     for B in batch_sizes:
         ids = torch.tensor([tok.prompt(start)] * B)
@@ -469,7 +471,7 @@ def main():
         print(f"\n### Tokens/s\n\nPrompt {start!r}, {max_new_tokens} new tokens (the baseline: {baseline_tokens}), "
               f"top-k {top_k}, temperature {temperature}, sampled with seed {seed} + row. Memory: {mem_name}, Type 3, "
               f"k {knn}, MF {mem_frac:g}, BF {bookkeeping_frac:g}, TS {knn_softmax_influence:g}, r {resid_frac:g}, in "
-              f"layers {gpt2_layers} (GPT-2) and {smollm2_layers} (SmolLM2). tokens/s = batch × new tokens / wall time "
+              f"layers {gpt2_layers} (GPT-2), {smollm2_layers} (SmolLM2) and {gemma3_layers} (Gemma 3). tokens/s = batch × new tokens / wall time "
               f"of the whole call (the prompt's step included). Others' CPU: the share of the machine's CPU time that "
               f"other processes took during the row (the machine is shared); a row above 5 % was run again, once, and "
               f"the less disturbed run kept.\n")

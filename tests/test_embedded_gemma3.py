@@ -18,6 +18,8 @@ import torch
 
 import embedded
 
+pytestmark = pytest.mark.slow  # a real conversion, ~55 s
+
 
 @pytest.fixture(autouse=True)
 def _private_cache(tmp_path, monkeypatch):
