@@ -61,7 +61,8 @@ def llama_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def llama(llama_dir):
     """(model, tokenizer): a byte-level tokenizer fits the tiny vocabulary of 256."""
-    from model import Llama, Tokenizer
+    from llama import Llama
+    from model import Tokenizer
     tokenizer = Tokenizer("bytes", lambda s: list(s.encode()), lambda ids: bytes(ids).decode(errors="replace"))
     return Llama.from_pretrained(llama_dir), tokenizer
 
@@ -94,7 +95,8 @@ def gemma_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def gemma(gemma_dir):
     """(model, tokenizer): bytes, and byte 1 standing in for <bos> (what every sequence starts with)."""
-    from model import Gemma, Tokenizer
+    from llama import Gemma
+    from model import Tokenizer
     tokenizer = Tokenizer("bytes", lambda s: list(s.encode()), lambda ids: bytes(ids).decode(errors="replace"), (1,))
     return Gemma.from_pretrained(gemma_dir), tokenizer
 

@@ -49,7 +49,8 @@ def test_conversion_is_keyed_by_the_packages_checksum_and_leaves_no_gguf(built):
 
 
 def test_warm_start_loads_in_seconds_without_converting(built, monkeypatch):
-    from model import Gemma, load_model
+    from llama import Gemma
+    from model import load_model
 
     def boom(*a, **k):
         raise AssertionError("converted again on a warm cache")

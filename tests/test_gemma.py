@@ -26,7 +26,7 @@ def test_logits_equal_transformers_past_the_window(gemma, hf_gemma):
 @pytest.mark.parametrize("break_it", ["no window", "one rotary base", "head_dim scale", "llama norms"])
 def test_each_gemma_difference_matters(gemma, hf_gemma, gemma_dir, break_it):
     """The equivalence test can fail: undo one of Gemma's differences and the logits part from transformers'."""
-    from model import Gemma, RMSNorm
+    from llama import Gemma, RMSNorm
     model = Gemma.from_pretrained(gemma_dir)
     for block in model.model.layers:
         attn = block.self_attn

@@ -7,7 +7,8 @@ import torch
 from memory import (Memory, MemorySettings, MemorySettingsError, MemoryStore, MemoryStoreError, build_store,
                     check_store, chunk_layout,
                     choose_chunks, load_store, retrieval_attention, save_store)
-from model import apply_rotary, generate, rotary_at
+from llama import apply_rotary, rotary_at
+from model import generate
 from reference import (reference_choose_chunks, reference_gpt2_logits, reference_llama_logits,
                        reference_retrieval_attention)
 
