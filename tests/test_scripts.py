@@ -124,8 +124,8 @@ def test_every_template_loads_and_fits_its_model(path):
     import sample
     target = evaluate if path.name.startswith("eval_") else sample
     ns = dict(vars(target))
-    cfg = configure(ns, [str(path)])
-    n_layer = 30 if cfg["init_from"] == "smollm2" else 12
+    cfg = configure(ns, [str(path)], skip=("num_seeds",) if target is evaluate else ())  # as evaluate.py does
+    n_layer = {"smollm2": 30, "gemma3": 18}.get(cfg["init_from"], 12)
     if target is evaluate and cfg["mode"] in ("facts", "passkey"):
         settings = evaluate.method_settings(cfg)  # checked
         assert len(cfg["knn_num"]) == n_layer and settings.chunk_layers and max(settings.store_layers) < n_layer
