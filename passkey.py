@@ -42,24 +42,23 @@ def run_passkey(cfg, model, tokenizer, settings):
     from model import generate
     rng = random.Random(cfg["seed"])
     q = tokenizer.encode(QUESTION)
-    bos = list(tokenizer.bos)  # what a sequence starts with (Gemma's <bos>; nothing for the others)
     device = cfg["device"]
     for n_tokens in cfg["passkey_lengths"]:
         for trial in range(cfg["passkey_trials"]):
             texts, key = haystack(tokenizer, n_tokens, rng)
             for condition in cfg["conditions"]:
                 if condition == "in_context":
-                    prompt = bos + tokenizer.encode("".join(texts)) + q
+                    prompt = tokenizer.prompt("".join(texts)) + q
                     if len(prompt) + cfg["max_new_tokens"] > model.config.block_size or trial >= cfg["context_trials"]:
                         continue  # does not fit the window (or past the trials this costly condition gets)
                     memory = None
                 elif condition == "method":
-                    prompt = bos + q
+                    prompt = tokenizer.prompt(QUESTION)
                     store = build_store(model, tokenizer, texts, settings.store_layers, cfg["bookkeeping_token"],
                                         progress=False)
                     memory = Memory(store.to(device), settings, mode=cfg["memory_mode"])
                 else:  # the question alone
-                    prompt, memory = bos + q, None
+                    prompt, memory = tokenizer.prompt(QUESTION), None
                 y = generate(model, torch.tensor([prompt], device=device), cfg["max_new_tokens"], temperature=0,
                              memory=memory)
                 text = tokenizer.decode(y[0, len(prompt):].tolist())
