@@ -2,7 +2,10 @@
 # Memory: a paragraph about Vancouver; prompt: a question whose answer is in it.
 # Layer 10 in the paper's 1-based numbering is index 9 of knn_num. MF = 0 with BF 0.9:
 # only the first (bookkeeping) position can be selected, in a few heads.
+# The method's settings (k 5, MF 0, BF 0.9, TS 1000, r 0.1) are in config/paper/table4_setting.py.
 # python sample.py config/sample_gpt2_type_2_method.py
+from pathlib import Path
+
 init_from = "gpt2"
 start = "\nThe name of the city with the third-largest metropolitan area in Canada is"
 num_samples = 1
@@ -12,12 +15,6 @@ top_k = 200
 seed = 1337
 
 memory = "FILE:data/vancouver.txt"
-bookkeeping_token = "\n"  # creation 2
-knn_num = [0, 0, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0]  # k = 5 in layer 10
-mem_frac = 0.0  # MF
-bookkeeping_frac = 0.9  # BF
-knn_softmax_influence = 1000.0  # TS
-resid_only = True  # Type 2: only stored entries are candidates ...
-resid_frac = 0.1  # ... and a tenth of the old value is kept
+exec((Path(__file__).parent / "paper" / "table4_setting.py").read_text())  # Type 2, layer 10
 unadulterated_gpt = True
 method_text = "Type 2 method (Table 4): layer 10, k 5, MF 0, BF 0.9, TS 1000, r 0.1"

@@ -1,5 +1,5 @@
 # Gemma 3 270M (the embedded base model, offline) with no memory. Its tokenizer starts every prompt with <bos>.
-# python sample.py config/sample_gemma3.py
+# python sample.py config/gemma3/sample_no_memory.py
 init_from = "gemma3"
 start = "\nCats are horrible"
 num_samples = 1

@@ -1,4 +1,5 @@
 # The paper's Fig. 8 on GPT-2 small: recall with the Type 1 method (BF 0.1, MF 1, TS 1, k 3) in each layer.
+# python evaluate.py config/paper/eval_recall_layers_type_1_fig8.py
 mode = "recall"
 init_from = "gpt2"
 out_dir = "out/recall_layers_type1_gpt2"

@@ -1,4 +1,5 @@
 # The paper's Fig. 10 on GPT-2 small: recall with the Type 2 method (BF 0.9, MF 5, TS 1000, k 5, r 0.1) in each layer.
+# python evaluate.py config/paper/eval_recall_layers_type_2_fig10.py
 mode = "recall"
 init_from = "gpt2"
 out_dir = "out/recall_layers_type2_gpt2"

@@ -1,5 +1,6 @@
 # The paper's Fig. 6 on GPT-2 small: Type 1 (BF 1.0, MF 5, TS 1, k 5) over layer patterns
 # (the paper ran every pattern; here every single layer, every 3 consecutive layers, and a few wider ones).
+# python evaluate.py config/paper/eval_sentiment_layers_fig6.py
 mode = "sentiment"
 init_from = "gpt2"
 out_dir = "out/sentiment_layers_gpt2"

@@ -1,4 +1,8 @@
-# The paper's Fig. 3 on GPT-2 small: sweep of mem_frac around Table 1's settings (Type 3, layers 7-9).
+# The paper's Fig. 3 on GPT-2 small: sweep of mem_frac around Table 1's settings (Type 3, layers 7-9;
+# table1_setting.py).
+# python evaluate.py config/paper/eval_sentiment_mf_fig3.py
+from pathlib import Path
+
 mode = "sentiment"
 init_from = "gpt2"
 out_dir = "out/sentiment_mf_gpt2"
@@ -6,13 +10,7 @@ start = "\nCats are horrible"
 memory = "FILE:data/cats.txt"
 num_seeds = 100
 max_new_tokens = 100
-knn_num = [0, 0, 0, 0, 0, 0, 5, 5, 5, 0, 0, 0]
-mem_frac = 5.0
-bookkeeping_frac = 0.9
-knn_softmax_influence = 0.01
-resid_only = False
-resid_frac = 0.33
-memory_mode = "exact"
+exec((Path(__file__).parent / "table1_setting.py").read_text())
 baseline = False
 sweep_key = "mem_frac"
 sweep_values = [0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0]

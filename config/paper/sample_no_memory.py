@@ -1,5 +1,5 @@
 # GPT-2 small with no memory: the baseline the method is compared with.
-# python sample.py config/sample_gpt2.py
+# python sample.py config/paper/sample_no_memory.py
 init_from = "gpt2"
 start = "\nCats are horrible"
 num_samples = 1

@@ -1,5 +1,5 @@
 # SmolLM2-135M-Instruct (embedded, offline) with no memory.
-# python sample.py config/sample_smollm2.py
+# python sample.py config/smollm2/sample_no_memory.py
 init_from = "smollm2"
 start = "\nCats are horrible"
 num_samples = 1

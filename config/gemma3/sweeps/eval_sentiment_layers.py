@@ -2,7 +2,7 @@
 # Type 3 method with Table 1's parameters in every window of 3 consecutive layers of 18 (each window holds local
 # layers, and windows 3-5, 9-11, 15-17 a global one). A reduced protocol (20 seeds x 50 tokens, cached mode) so the
 # sweep runs in minutes on 2 cores.
-# python evaluate.py config/eval_sentiment_layers_gemma3.py
+# python evaluate.py config/gemma3/sweeps/eval_sentiment_layers.py
 mode = "sentiment"
 init_from = "gemma3"
 out_dir = "out/sentiment_layers_gemma3"

@@ -1,6 +1,6 @@
-# Finer layer sweep for sentiment on Gemma 3 270M around the best windows of eval_sentiment_layers_gemma3.py
+# Finer layer sweep for sentiment on Gemma 3 270M around the best windows of eval_sentiment_layers.py
 # (layers 6-8 and 9-11): shifted windows of 3 and wider windows, same reduced protocol (20 seeds x 50 tokens).
-# python evaluate.py config/eval_sentiment_layers_fine_gemma3.py
+# python evaluate.py config/gemma3/sweeps/eval_sentiment_layers_fine.py
 mode = "sentiment"
 init_from = "gemma3"
 out_dir = "out/sentiment_layers_fine_gemma3"

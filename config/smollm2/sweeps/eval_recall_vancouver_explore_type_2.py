@@ -1,7 +1,7 @@
 # Recall on SmolLM2 beyond Table 4's settings, which did not beat the question alone in any single layer
-# (eval_recall_layers_smollm2.py). Type 2 with BF 0 (the first position always selected) and several layers.
+# (eval_recall_vancouver_layers.py). Type 2 with BF 0 (the first position always selected) and several layers.
 # 20 seeds, 12 tokens: recall is decided by the first word.
-# python evaluate.py config/eval_recall_explore_smollm2.py
+# python evaluate.py config/smollm2/sweeps/eval_recall_vancouver_explore_type_2.py
 mode = "recall"
 init_from = "smollm2"
 out_dir = "out/recall_explore_smollm2"

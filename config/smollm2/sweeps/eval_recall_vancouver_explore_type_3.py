@@ -1,7 +1,7 @@
 # Recall on SmolLM2 with many token-heads: Type 3, MF 5, BF 0.9, TS 1, r 0.33 (compare Table 4 settings in
-# eval_recall_layers_smollm2.py and eval_recall_explore_smollm2.py).
+# eval_recall_vancouver_layers.py and eval_recall_vancouver_explore_type_2.py).
 # 20 seeds, 12 tokens: recall is decided by the first word.
-# python evaluate.py config/eval_recall_explore_smollm2.py
+# python evaluate.py config/smollm2/sweeps/eval_recall_vancouver_explore_type_3.py
 mode = "recall"
 init_from = "smollm2"
 out_dir = "out/recall_explore_type3_smollm2"

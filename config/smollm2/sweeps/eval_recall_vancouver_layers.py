@@ -1,7 +1,7 @@
-# Layer sweep for recall on SmolLM2 (choosing the layer of config/sample_smollm2_type_2_vancouver.py):
+# Layer sweep for recall on SmolLM2 (choosing the layer of config/smollm2/sample_recall_vancouver.py):
 # the Type 2 method with Table 4's parameters in each single layer of 30. Recall is decided by the
 # first word, so 12 new tokens suffice; 20 seeds per point, cached mode.
-# python evaluate.py config/eval_recall_layers_smollm2.py
+# python evaluate.py config/smollm2/sweeps/eval_recall_vancouver_layers.py
 mode = "recall"
 init_from = "smollm2"
 out_dir = "out/recall_layers_smollm2"

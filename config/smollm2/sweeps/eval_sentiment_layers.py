@@ -1,7 +1,7 @@
 # Layer sweep for sentiment on SmolLM2 (choosing the layers of config/sample_smollm2_type_3_method.py):
 # the Type 3 method with Table 1's parameters in every window of 3 consecutive layers of 30.
 # A reduced protocol (20 seeds x 50 tokens, cached mode) so the sweep runs in minutes on 2 cores.
-# python evaluate.py config/eval_sentiment_layers_smollm2.py
+# python evaluate.py config/smollm2/sweeps/eval_sentiment_layers.py
 mode = "sentiment"
 init_from = "smollm2"
 out_dir = "out/sentiment_layers_smollm2"

@@ -1,6 +1,6 @@
 # Exact vs cached memory mode on SmolLM2 (choosing the default mode of the SmolLM2 templates):
 # the Type 3 method with Table 1's parameters in layers 18-23 (0-based), 20 seeds x 50 tokens.
-# python evaluate.py config/eval_sentiment_modes_L18-23_smollm2.py
+# python evaluate.py config/smollm2/sweeps/eval_sentiment_modes_L18-23.py
 mode = "sentiment"
 init_from = "smollm2"
 out_dir = "out/sentiment_modes_L18-23_smollm2"
