@@ -23,10 +23,12 @@ import numpy as np
 import torch
 
 from configurator import configure, read_text
-from evaluate import layers_to_knn
 import store as store_module
-from memory import Memory, MemorySettings, MemoryStore, build_store
-from model import KVCache, generate, load_model, sample_next
+from memory import Memory, MemorySettings
+from store import MemoryStore, build_store
+from generation import KVCache, generate, sample_next
+from loading import load_model
+from tasks.common import layers_to_knn
 
 REPO = Path(__file__).resolve().parent
 
@@ -42,12 +44,9 @@ memory = "FILE:data/cats.txt"  # the memory text of the throughput rows
 seed = 1337  # row i of a batch samples with seed + i
 temperature = 0.8
 top_k = 200
-# the method in the throughput rows: the paper's Table 1 (Type 3, k 5, MF 5, BF 0.9, TS 0.01, r 0.33)
+# the method in the throughput rows: the paper's Table 1 (Type 3, k 5, MF 5, BF 0.9, TS 0.01, r 0.33), in the layers below
+exec((REPO / "config" / "paper" / "table1_setting.py").read_text())
 knn = 5
-mem_frac = 5.0
-bookkeeping_frac = 0.9
-knn_softmax_influence = 0.01
-resid_frac = 0.33
 gpt2_layers = [6, 7, 8]  # the paper's layers 7-9
 smollm2_layers = [14, 15, 16]  # three consecutive middle layers of 30
 gemma3_layers = [6, 7, 8]  # three consecutive middle layers of 18 (local ones: the sliding window applies)
@@ -65,11 +64,11 @@ store_layer = 0  # layer 0: its keys of a million tokens take a minute to comput
 approx_index = "ivf"  # 'ivf' or 'hnsw' (HNSW takes about 2 minutes a head to build at 1M tokens here)
 size_new_tokens = 100
 size_repeats = 5  # MF 0 runs (MF 5's, far above the noise, run once)
-# the recall setting (config/sample_smollm2_type_2_method.py) on SmolLM2 with memories of many facts: the fact
+# the recall setting (config/smollm2/recall_setting.py) on SmolLM2 with memories of many facts: the fact
 # benchmark's test facts, then invented distractors; batch 100 (one fact question, seeds seed + row), cached
 recall_fact_counts = [10, 1000, 10000]
 recall_new_tokens = 20
-recall_config = "config/sample_smollm2_type_2_method.py"
+recall_config = "config/smollm2/recall_setting.py"
 open_tokens = 1_000_000  # opening a large store: stored tokens per head of a saved IVF store (GPT-2 shape, 1 layer)
 parts = ["throughput", "baseline", "context", "size", "recall", "open"]  # which sections to run
 # -----------------------------------------------------------------------------
@@ -186,8 +185,10 @@ def throughput_rows(name):
 
 BASELINE = r"""
 import json, sys, time, torch
-from model import load_model, generate
-from memory import Memory, MemorySettings, build_store
+from loading import load_model
+from generation import generate
+from memory import Memory, MemorySettings
+from store import build_store
 a = json.loads(sys.argv[1])
 model, tok = load_model(a["path"])
 settings = MemorySettings([a["knn"] if i in a["layers"] else 0 for i in range(model.config.n_layer)], a["mf"],
@@ -408,7 +409,7 @@ def open_rows():
     """Seconds from load_store to the first search of every head having returned, for a saved IVF store of
     open_tokens per head (GPT-2 small shape: 12 heads of 64, one layer, random keys): with the index saved beside
     the tensors, and with it rebuilt (as every load did before stores kept their index). Measured in turns."""
-    from memory import load_store, save_store
+    from store import load_store, save_store
     H, d, n = 12, 64, open_tokens
     g = torch.Generator().manual_seed(0)
     keys = torch.randn(H, n, d, generator=g)

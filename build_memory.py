@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 from configurator import ConfigError, configure, read_text
-from memory import MemoryStoreError, append_text, build_store, load_store, save_store, store_lock
-from model import WeightsUnavailable, load_model
+from store import MemoryStoreError, append_text, build_store, load_store, memory_texts, save_store, store_lock
+from loading import WeightsUnavailable, load_model
 
 # -----------------------------------------------------------------------------
 init_from = "smollm2"  # the model the memory is for (as sample.py's default): the store fits only its weights
@@ -35,7 +35,7 @@ def main():
     text = read_text(memory)
     if not text.strip():
         raise ConfigError("memory is empty: give the text to store (or FILE:path to a text file)")
-    text = [line for line in text.splitlines() if line.strip()] if one_text_per_line else text
+    text = memory_texts(text, one_text_per_line)
     model, tokenizer = load_model(init_from, device, dtype)
     if append:
         with store_lock(mem_store):  # another writer's append waits: both land

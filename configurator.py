@@ -13,6 +13,7 @@ with one clear line (ConfigError) instead of being silently ignored.
 import ast
 import difflib
 import sys
+from collections import namedtuple
 from pathlib import Path
 
 
@@ -40,21 +41,17 @@ def settings_of(namespace):
     return {k: v for k, v in namespace.items() if not k.startswith("_") and isinstance(v, plain)}
 
 
-def configure(namespace, argv=None, skip=()):
-    """Apply config files and --key=value overrides from argv (default sys.argv[1:]) to namespace, in order,
-    then check every value (check_settings; skip: settings the script checks itself)."""
-    argv = sys.argv[1:] if argv is None else argv
-    known = settings_of(namespace)
+def updates_of(argv):
+    """Each argument's settings, in order: (where, {name: value}) for a config file (executed) or a --key=value."""
     for arg in argv:
         if not arg.startswith("--"):
             path = Path(arg)
             if not path.is_file():
                 raise ConfigError(f"config file {arg} not found")
-            loaded = {}
+            loaded = {"__file__": str(path.resolve())}  # a template may exec a shared file beside it
             exec(compile(path.read_text(), str(path), "exec"), loaded)
-            updates = {k: v for k, v in loaded.items() if not k.startswith("_") and not callable(v)
-                       and type(v).__name__ != "module"}
-            where = str(path)
+            yield str(path), {k: v for k, v in loaded.items() if not k.startswith("_") and not callable(v)
+                              and type(v).__name__ != "module"}
         else:
             key, eq, text = arg[2:].partition("=")
             if not eq:
@@ -63,16 +60,40 @@ def configure(namespace, argv=None, skip=()):
                 value = ast.literal_eval(text)
             except (SyntaxError, ValueError):
                 value = text  # a bare word is a string: --init_from=gpt2
-            if isinstance(known.get(key), str) and not isinstance(value, str):
-                value = text  # a string setting keeps the text as typed: --start=42
-            updates, where = {key: value}, arg
+            yield arg, {key: Typed(value, text)}
+
+
+Typed = namedtuple("Typed", "value text")  # a --key=value override: the value as a Python literal, the text as typed
+
+
+def peek(key, default, argv=None):
+    """The value that argv (default sys.argv[1:]) gives one setting, before the rest is known: evaluate.py reads
+    its mode first, since the mode says which settings there are."""
+    value = default
+    for _, updates in updates_of(sys.argv[1:] if argv is None else argv):
+        if key in updates:
+            value = updates[key].value if isinstance(updates[key], Typed) else updates[key]
+    return value
+
+
+def configure(namespace, argv=None, skip=(), rules=None):
+    """Apply config files and --key=value overrides from argv (default sys.argv[1:]) to namespace, in order,
+    then check every value (check_settings; rules: {setting: check} beyond RULES; skip: settings the script
+    checks itself)."""
+    argv = sys.argv[1:] if argv is None else argv
+    known = settings_of(namespace)
+    for where, updates in updates_of(argv):
         for key, value in updates.items():
+            if isinstance(value, Typed):
+                value, text = value
+                if isinstance(known.get(key), str) and not isinstance(value, str):
+                    value = text  # a string setting keeps the text as typed: --start=42
             if key not in known:
                 close = difflib.get_close_matches(key, known, n=3)
                 hint = f" (did you mean {', '.join(close)}?)" if close else ""
                 raise ConfigError(f"{where}: unknown setting '{key}'{hint}")
             namespace[key] = known[key] = check_value(key, value, known[key], where)
-    check_settings(known, skip)
+    check_settings(known, skip, rules)
     return known
 
 
@@ -101,47 +122,50 @@ def _text_ok(value):
     return None
 
 
-def _ints_at_least(low):
+# checks: value -> None (fine) or what is wrong with it. memory.SETTINGS declares the method's with them.
+
+def ints_at_least(low):
     return lambda v: None if all(isinstance(x, int) and not isinstance(x, bool) and x >= low for x in v) else \
         f"must be a list of whole numbers >= {low}"
 
 
-def _one_of(*allowed):
+def nonempty_ints():
+    return lambda v: None if v and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in v) else \
+        "must be None (all) or a non-empty list of whole numbers >= 0"
+
+
+def number():
+    return lambda v: None if isinstance(v, (int, float)) and not isinstance(v, bool) else "must be a number or None"
+
+
+def one_of(*allowed):
     return lambda v: None if v in allowed else f"must be one of {', '.join(map(repr, allowed))}"
 
 
-def _at_least(low, strict=False):
+def at_least(low, strict=False):
     return lambda v: None if (v > low if strict else v >= low) else f"must be {'>' if strict else '>='} {low}"
 
 
-def _between(low, high):
+def between(low, high):
     return lambda v: None if low <= v <= high else f"must be between {low} and {high}"
 
 
-RULES = {  # setting -> check(value) returning None (fine) or what is wrong; applied to the settings a script has
-    "num_samples": _at_least(1), "max_new_tokens": _at_least(1), "batch_size": _at_least(1),
-    "num_seeds": _at_least(1), "temperature": _at_least(0), "top_k": _at_least(0), "knn": _at_least(0),
-    "mem_frac": _at_least(0), "bookkeeping_frac": _between(0, 1), "knn_softmax_influence": _at_least(0, strict=True),
-    "resid_frac": _between(0, 1), "knn_num": _ints_at_least(0), "layers": _ints_at_least(0),
-    "chunk_layers": _ints_at_least(0), "chunk_select": _at_least(0), "chunk_size": _at_least(1),
-    "mem_threshold": _between(-1, 1), "fact_counts": _ints_at_least(1), "num_facts": _at_least(0),
-    "sample_facts": _at_least(0), "passkey_lengths": _ints_at_least(1), "passkey_trials": _at_least(1),
-    "context_trials": _at_least(0), "all_in_context_max_tokens": _at_least(1),
-    "device": _device_ok, "dtype": _one_of("float32", "bfloat16", "float16"),
-    "memory_mode": _one_of("exact", "cached"), "index": _one_of("flat", "ivf", "hnsw"),
-    "retrieval": _one_of("blend", "attention"), "search": _one_of("key_l2", "query_ip", "query_cos"),
-    "chunk_by": _one_of("text", "sentence", "block"), "mem_position": _one_of("query", "before"),
-    "mode": _one_of("sentiment", "recall", "facts", "passkey"), "init_from": lambda v: None if v else "is empty",
-    "start": _text_ok, "memory": _text_ok, "plain_text": _text_ok,
+RULES = {  # the scripts' own settings (the method's: memory.SETTINGS, checked by MemorySettings.check)
+    "num_samples": at_least(1), "max_new_tokens": at_least(1), "batch_size": at_least(1),
+    "num_seeds": at_least(1), "temperature": at_least(0), "top_k": at_least(0), "knn": at_least(0),
+    "layers": ints_at_least(0), "device": _device_ok, "dtype": one_of("float32", "bfloat16", "float16"),
+    "index": one_of("flat", "ivf", "hnsw"), "init_from": lambda v: None if v else "is empty",
+    "start": _text_ok, "memory": _text_ok,
 }
 
 
-def check_settings(settings, skip=()):
-    """ConfigError, one line, for the first setting whose value is not allowed (RULES). skip: settings a script
-    checks its own way (evaluate.py's facts mode allows num_seeds = 0: teacher-forced scores only)."""
+def check_settings(settings, skip=(), rules=None):
+    """ConfigError, one line, for the first setting whose value is not allowed (RULES, and rules). skip: settings a
+    script checks its own way (evaluate.py's facts mode allows num_seeds = 0: teacher-forced scores only)."""
+    rules = dict(RULES, **(rules or {}))
     for key, value in settings.items():
-        if key in RULES and key not in skip and value is not None:
-            problem = RULES[key](value)
+        if rules.get(key) is not None and key not in skip and value is not None:
+            problem = rules[key](value)
             if problem:
                 raise ConfigError(f"{key} = {value!r}: {problem}")
 

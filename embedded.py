@@ -8,9 +8,9 @@ The packages ship the models only as GGUF files (for llama.cpp). We let transfor
 undoes llama.cpp's q/k row permutation, and Gemma's stored 1 + w norm weights) and save plain float32
 checkpoints, so that everything downstream can use `from_pretrained(dir)` or read `model.safetensors`.
 
-    from embedded import converted_dir, encode_decode
+    from embedded import converted_dir
     d = converted_dir("gemma3")      # ~25 s (SmolLM2) or ~55 s (Gemma 3) the first time, about 1 s after
-    encode, decode = encode_decode(d)
+    # its tokenizer: loading.hf_tokenizer(d, "gemma3")
 
 A cache dir is keyed by the GGUF's sha256 and guarded by a manifest holding the size and sha256 of every file in
 it; the manifest is written last and the dir is renamed into place whole, so a crashed or half-copied build never
@@ -216,33 +216,6 @@ def converted_dir(name: str = "smollm2", gguf_path: str | None = None, progress:
     if why is not None:
         raise RuntimeError(f"converted model at {final} does not verify: {why}")
     return final
-
-
-def load_tokenizer(d: str | Path | None = None):
-    """A `tokenizers.Tokenizer` from the converted tokenizer.json.
-
-    We use the bare `tokenizers` library rather than transformers' wrapper:
-    it loads in ~0.1 s and does exactly what the JSON says. Its post-processor
-    adds no BOS/EOS (SmolLM2 never auto-adds BOS); special tokens written in the
-    text, e.g. "<|im_start|>", are still matched as single special ids.
-    """
-    from tokenizers import Tokenizer
-
-    return Tokenizer.from_file(str(Path(d or converted_dir()) / "tokenizer.json"))
-
-
-def encode_decode(d: str | Path | None = None):
-    """(encode, decode): encode(str) -> list[int] with no BOS/special tokens added;
-    decode(list[int]) -> str, keeping special tokens visible (e.g. "<|im_end|>")."""
-    tok = load_tokenizer(d)
-
-    def encode(text: str) -> list[int]:
-        return tok.encode(text, add_special_tokens=False).ids
-
-    def decode(ids) -> str:
-        return tok.decode(list(ids), skip_special_tokens=False)
-
-    return encode, decode
 
 
 if __name__ == "__main__":

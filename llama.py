@@ -4,8 +4,9 @@ The rotary-position families, nanoGPT style, with the medium-term memory in chos
 Llama: the Llama family (SmolLM2-135M-Instruct is the embedded default; see embedded.py).
 Gemma: Gemma 3 (the embedded Gemma 3 270M): the Llama parts with Gemma's differences, each a small override.
 Both store keys before the rotary embedding (position-free memory) and share each KV head among a group of query
-heads. Parameter names follow transformers' modeling files, so checkpoints map one-to-one. The KV cache,
-generation and loading are in model.py, beside GPT-2.
+heads. Each attention computes its q, k, v (and their pre-rotary versions, and its window) and hands them to
+memory.attend: nothing of the memory is here. Parameter names follow transformers' modeling files, so checkpoints
+map one-to-one (loading.py maps them). Generation: generation.py.
 """
 
 import math
@@ -15,8 +16,7 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-from memory import memory_attention, retrieval_attention, weights_fingerprint
-from model import WeightsUnavailable, causal_attention, layer_input, load_transformers_model, with_chunks
+from memory import attend, layer_input, with_chunks
 
 
 # -----------------------------------------------------------------------------
@@ -91,30 +91,18 @@ class LlamaAttention(nn.Module):
         v = self.v_proj(x).view(B, T, self.n_kv_head, self.head_dim).transpose(1, 2)
         return q, k, v
 
+    def rotate(self, x, positions):
+        """x [B, H_kv, M, d] rotated to any positions [B, M] (memory laid out before the context)."""
+        return apply_rotary(x, *rotary_at(self.rope_theta, self.head_dim, positions))
+
     def forward(self, x, cos, sin, memory=None, capture=None, cache=None, start=0):
         """As CausalSelfAttention.forward; cos, sin: [T, head_dim] for x's positions."""
         B, T, _ = x.shape
         q, k, v = self.project(x)
         if capture is not None and self.layer_idx in capture:  # the store keeps pre-rotary keys: position-free
             capture[self.layer_idx] = (q, k, v)
-        use_memory = memory is not None and memory.active(self.layer_idx)
-        q_rot, k_rot = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
-        if use_memory and memory.settings.retrieval == "attention":  # memory entries join the softmax
-            if cache is not None:
-                k_rot, v = cache.write(self.layer_idx, start, k_rot=k_rot, v=v)
-            rotate = lambda x, positions: apply_rotary(x, *rotary_at(self.rope_theta, self.head_dim, positions))
-            y = retrieval_attention(q_rot, k_rot, v, memory, self.layer_idx, q_raw=q, rotate=rotate, window=self.window)
-            return self.o_proj(y.transpose(1, 2).reshape(B, T, self.n_head * self.head_dim))
-        if cache is not None:  # all positions so far; a memory layer also keeps the queries and pre-rotary keys
-            if use_memory:
-                q_rot, k_rot, v, q, k = cache.write(self.layer_idx, start, q_rot=q_rot, k_rot=k_rot, v=v, q=q, k=k)
-            else:
-                k_rot, v = cache.write(self.layer_idx, start, k_rot=k_rot, v=v)
-        if use_memory:  # KV heads are shared by groups of query heads; memory_attention reads them so
-            y = memory_attention(q_rot, k_rot, v, memory, self.layer_idx, q_raw=q, k_raw=k, cache=cache, start=start,
-                                 window=self.window)
-        else:
-            y = causal_attention(q_rot, k_rot, v, self.window)
+        y = attend(apply_rotary(q, cos, sin), apply_rotary(k, cos, sin), v, self.layer_idx, memory, cache, start,
+                   q_raw=q, k_raw=k, rotate=self.rotate, window=self.window)
         return self.o_proj(y.transpose(1, 2).reshape(B, y.shape[2], self.n_head * self.head_dim))
 
 
@@ -142,7 +130,7 @@ class LlamaBlock(nn.Module):
         self.mlp = self.mlp_class(config)
 
     def forward(self, x, cos, sin, memory=None, capture=None, cache=None, start=0):
-        x_all = layer_input(x, memory, cache, self.self_attn.layer_idx, start)
+        x_all = layer_input(x, self.self_attn.layer_idx, memory, cache, start)
         y = self.self_attn(self.input_layernorm(x), cos, sin, memory, capture, cache, start)
         x = x_all[:, -y.shape[1]:] + y  # the attention may have recomputed earlier rows too
         return x + self.mlp(self.post_attention_layernorm(x))
@@ -192,35 +180,6 @@ class Llama(nn.Module):
         if cache is not None:
             cache.length = end
         return self.lm_head(self.model.norm(x[:, -(1 if last_only else T):]))
-
-    @classmethod
-    def from_pretrained(cls, path, name=None):
-        """A local transformers-format Llama directory (config.json + model.safetensors)."""
-        from transformers import LlamaForCausalLM
-        hf = load_transformers_model(LlamaForCausalLM, path)
-        c = hf.config
-        rope = getattr(c, "rope_parameters", None) or {"rope_type": "default", "rope_theta": c.rope_theta}
-        if rope.get("rope_type", "default") != "default":
-            raise WeightsUnavailable(f"{path}: rotary scaling '{rope['rope_type']}' is not supported")
-        config = LlamaConfig(block_size=c.max_position_embeddings, vocab_size=c.vocab_size,
-                             n_layer=c.num_hidden_layers, n_head=c.num_attention_heads,
-                             n_kv_head=c.num_key_value_heads, n_embd=c.hidden_size,
-                             head_dim=getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads,
-                             intermediate_size=c.intermediate_size, rope_theta=float(rope["rope_theta"]),
-                             rms_norm_eps=c.rms_norm_eps, tie_word_embeddings=c.tie_word_embeddings)
-        return cls.load_state(config, hf, name or str(path))
-
-    @classmethod
-    def load_state(cls, config, hf, name):
-        """Our model with transformers' model hf's weights: the same parameter names."""
-        model = cls(config, name=name)
-        model.load_state_dict(hf.state_dict(), strict=False)  # the tied lm_head may be absent
-        missing = set(model.state_dict()) - set(hf.state_dict())
-        if missing - {"lm_head.weight"}:
-            raise WeightsUnavailable(f"{name}: weights missing for {sorted(missing)[:3]}")
-        model.eval()
-        model.fingerprint = weights_fingerprint(model)
-        return model
 
 
 # -----------------------------------------------------------------------------
@@ -296,7 +255,7 @@ class GemmaBlock(LlamaBlock):
         self.post_feedforward_layernorm = GemmaRMSNorm(config.n_embd, config.rms_norm_eps)
 
     def forward(self, x, cos, sin, memory=None, capture=None, cache=None, start=0):
-        x_all = layer_input(x, memory, cache, self.self_attn.layer_idx, start)
+        x_all = layer_input(x, self.self_attn.layer_idx, memory, cache, start)
         y = self.self_attn(self.input_layernorm(x), cos, sin, memory, capture, cache, start)
         x = x_all[:, -y.shape[1]:] + self.post_attention_layernorm(y)  # more rows than x where exact mode recomputed
         return x + self.post_feedforward_layernorm(self.mlp(self.pre_feedforward_layernorm(x)))
@@ -309,25 +268,3 @@ class Gemma(Llama):
     def embed(self, idx):
         x = self.model.embed_tokens(idx)
         return x * torch.tensor(self.config.n_embd ** 0.5, dtype=x.dtype)  # rounded to the dtype, as transformers
-
-    @classmethod
-    def from_pretrained(cls, path, name=None):
-        """A local transformers-format Gemma 3 text directory (config.json + model.safetensors)."""
-        from transformers import Gemma3ForCausalLM
-        hf = load_transformers_model(Gemma3ForCausalLM, path)
-        c = hf.config
-        rope = c.rope_parameters
-        for kind in ("full_attention", "sliding_attention"):
-            if rope[kind].get("rope_type", "default") != "default":
-                raise WeightsUnavailable(f"{path}: rotary scaling '{rope[kind]['rope_type']}' is not supported")
-        if c.final_logit_softcapping or c.attn_logit_softcapping:
-            raise WeightsUnavailable(f"{path}: logit soft-capping (Gemma 2) is not supported")
-        config = GemmaConfig(block_size=c.max_position_embeddings, vocab_size=c.vocab_size,
-                             n_layer=c.num_hidden_layers, n_head=c.num_attention_heads, n_kv_head=c.num_key_value_heads,
-                             n_embd=c.hidden_size, head_dim=c.head_dim, intermediate_size=c.intermediate_size,
-                             rope_theta=float(rope["full_attention"]["rope_theta"]),
-                             rope_local_theta=float(rope["sliding_attention"]["rope_theta"]),
-                             rms_norm_eps=c.rms_norm_eps, query_pre_attn_scalar=float(c.query_pre_attn_scalar),
-                             sliding_window=c.sliding_window, layer_types=tuple(c.layer_types),
-                             tie_word_embeddings=c.tie_word_embeddings)
-        return cls.load_state(config, hf, name or str(path))

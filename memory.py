@@ -1,21 +1,23 @@
 """
-Medium-term memory: the method (docs/METHOD.md). This file is the one home of the method's math: every
-model's attention calls `memory_attention` (the paper's steps 1-10: found values blended into a layer's own
-values) or, beyond the paper, `retrieval_attention` (memory entries join the softmax; chunk retrieval first
-chooses which texts to read, `choose_chunks`). The store they read, its index and its files: store.py.
+Medium-term memory: the method (docs/METHOD.md). This file is the one home of the method's math. Every model
+family's attention computes its q, k, v and calls `attend`, which writes the KV cache and chooses: plain causal
+attention, the paper's blend (`memory_attention`, steps 1-10: found values blended into a layer's own values) or,
+beyond the paper, `retrieval_attention` (memory entries join the softmax; chunk retrieval first chooses which
+texts to read, `choose_chunks`). The store they read, its index and its files: store.py (this file imports no
+FAISS: it only calls the store's methods).
 
-    store = build_store(model, tokenizer, "Cats are lovely.", layers=[6, 7, 8])
+    store = build_store(model, tokenizer, "Cats are lovely.", layers=[6, 7, 8])     # store.py
     memory = Memory(store, MemorySettings(knn_num=[0]*6 + [5]*3 + [0]*3, ...))
     logits = model(idx, memory=memory)
 """
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, make_dataclass, replace
 
 import torch
+from torch.nn import functional as F
 
-from store import (MemoryStore, MemoryStoreError, append_text, build_store, check_store, load_store,  # noqa: F401
-                   save_store, store_lock, weights_fingerprint)  # the store's API, re-exported for the scripts
+from configurator import at_least, between, ints_at_least, nonempty_ints, number, one_of
 
 
 class MemorySettingsError(ValueError):
@@ -23,34 +25,64 @@ class MemorySettingsError(ValueError):
 
 
 # -----------------------------------------------------------------------------
-# settings of the method
+# settings of the method, each declared once: MemorySettings, the range checks, the scripts' defaults
+# (sample.py, evaluate.py) and evaluate.py's sweep keys all come from this table. A new knob is one line here.
 
-@dataclass
-class MemorySettings:
-    knn_num: list                       # k nearest neighbours per layer; 0 = method off in that layer
-    mem_frac: float = 5.0               # MF, equation 4
-    bookkeeping_frac: float = 0.9       # BF, equation 4
-    knn_softmax_influence: float = 1.0  # TS, equation 5
-    resid_only: bool = False            # True: the token's own key/value are not candidates (Type 2)
-    resid_frac: float = 0.0             # r: v <- (1 - r) m + r v
+@dataclass(frozen=True)
+class Setting:
+    default: object
+    check: object  # value -> None (fine) or what is wrong with it; not called for None
+    help: str
+
+
+SETTINGS = dict(
+    # the paper's method (Types 1-3): the defaults are the paper's
+    knn_num=Setting([], ints_at_least(0), "k nearest neighbours per layer, one entry per layer; 0 = off there"),
+    mem_frac=Setting(5.0, at_least(0), "MF, equation 4"),
+    bookkeeping_frac=Setting(0.9, between(0, 1), "BF, equation 4"),
+    knn_softmax_influence=Setting(1.0, at_least(0, strict=True), "TS, equation 5"),
+    resid_only=Setting(False, None, "True: the token's own key/value are not candidates (Type 2)"),
+    resid_frac=Setting(0.0, between(0, 1), "r: v <- (1 - r) m + r v (Types 2 and 3)"),
+    memory_mode=Setting("exact", one_of("exact", "cached"), "'exact': the paper's (the newest token re-selects for "
+                        "every row); 'cached': each token uses the memory for its own output only"),
     # beyond the paper (docs/METHOD.md, "Attention retrieval"); the defaults keep the paper's method exactly
-    retrieval: str = "blend"            # 'blend': steps 1-10, found values blended into v (Types 1-3);
-                                        # 'attention': every query row's top-k memory entries join its softmax
-    search: str = "key_l2"              # what finds stored entries: 'key_l2' (the paper: the token's key, L2
-                                        # distance), 'query_ip' or 'query_cos' (the token's query: what attention ranks)
-    mem_threshold: float = -1.0         # attention: entries whose cosine with the query is below this stay out
-    chunk_select: int = 0               # attention: first choose this many chunks (texts, sentences or blocks) with
-                                        # the model's own queries, then read only their tokens; 0 = the whole store
-    chunk_by: str = "text"              # what a chunk is: 'text' (each memory text), 'sentence' or 'block'
-    chunk_size: int = 64                # tokens per block (chunk_by='block')
-    chunk_layers: list = field(default_factory=list)  # layers whose queries score the chunks
-    chunk_heads: list = None            # of those layers' query heads, the ones that score (None: all)
-    chunk_min_score: float = None       # a chosen chunk is read only if its score reaches this (None: always)
-    mem_position: str = "query"         # attention, rotary models: where memory keys sit: 'query' (the query's own
-                                        # position, distance 0) or 'before' (the chosen chunks laid out before the context)
-    mem_sink: bool = True               # 'before': lay out the store's bookkeeping token(s), which every stored
-                                        # text was read after (the attention sink), before the chosen chunks: the
-                                        # memory then reads as bookkeeping token + chunks + prompt in the context
+    retrieval=Setting("blend", one_of("blend", "attention"), "'blend': steps 1-10, found values blended into v "
+                      "(Types 1-3); 'attention': every query row's top-k memory entries join its softmax"),
+    search=Setting("key_l2", one_of("key_l2", "query_ip", "query_cos"), "what finds stored entries: 'key_l2' (the "
+                   "paper: the token's key, L2), 'query_ip' or 'query_cos' (the token's query: what attention ranks)"),
+    mem_threshold=Setting(-1.0, between(-1, 1), "attention: entries whose cosine with the query is below this stay "
+                          "out (-1: none)"),
+    chunk_select=Setting(0, at_least(0), "attention: first choose this many chunks (texts, sentences or blocks) "
+                         "with the model's own queries, then read only their tokens; 0 = the whole store"),
+    chunk_by=Setting("text", one_of("text", "sentence", "block"), "what a chunk is"),
+    chunk_size=Setting(64, at_least(1), "tokens per block (chunk_by='block')"),
+    chunk_layers=Setting([], ints_at_least(0), "layers whose queries score the chunks"),
+    chunk_heads=Setting(None, nonempty_ints(), "of those layers' query heads, the ones that score (None: all)"),
+    chunk_min_score=Setting(None, number(), "a chosen chunk is read only if its score reaches this (None: always)"),
+    mem_position=Setting("query", one_of("query", "before"), "attention, rotary models: where memory keys sit: "
+                         "'query' (the query's own position) or 'before' (the chosen chunks laid out before the "
+                         "context)"),
+    mem_sink=Setting(True, None, "'before': lay out the store's bookkeeping token(s), which every stored text was "
+                     "read after (the attention sink), before the chosen chunks: the memory then reads as "
+                     "bookkeeping token + chunks + prompt in the context"),
+)
+
+
+def method_defaults():
+    """{name: default} of every method setting, fresh copies: what the scripts start from."""
+    return {name: list(s.default) if isinstance(s.default, list) else s.default for name, s in SETTINGS.items()}
+
+
+def _settings_field(s):
+    return field(default_factory=lambda: list(s.default)) if isinstance(s.default, list) else field(default=s.default)
+
+
+class _SettingsMethods:
+
+    @classmethod
+    def of(cls, config):
+        """The settings a config (a script's settings, a sweep point) names, the rest at their defaults, checked."""
+        return cls(**{name: config[name] for name in SETTINGS if name in config}).check()
 
     @property
     def layers(self):
@@ -64,31 +96,20 @@ class MemorySettings:
 
     def check(self):
         """One line for a setting out of range (MemorySettingsError); the scripts call it before loading a model."""
-        choices = dict(retrieval=("blend", "attention"), search=("key_l2", "query_ip", "query_cos"),
-                       chunk_by=("text", "sentence", "block"), mem_position=("query", "before"))
-        for key, allowed in choices.items():
-            if getattr(self, key) not in allowed:
-                raise MemorySettingsError(f"{key} must be one of {', '.join(map(repr, allowed))}, "
-                                          f"got {getattr(self, key)!r}")
+        for name, setting in SETTINGS.items():
+            value = getattr(self, name)
+            problem = setting.check(value) if setting.check is not None and value is not None else None
+            if problem:
+                raise MemorySettingsError(f"{name} = {value!r}: {problem}")
         if self.retrieval == "blend" and (self.chunk_select or self.mem_position != "query"):
             raise MemorySettingsError("chunk_select and mem_position apply to retrieval='attention' only")
         if self.retrieval == "attention" and self.search == "key_l2" and not self.chunk_select:
             raise MemorySettingsError("retrieval='attention' ranks memory entries by the query: set search to "
                                       "'query_ip' or 'query_cos'")
-        if self.chunk_select < 0 or self.chunk_size < 1:
-            raise MemorySettingsError("chunk_select must be >= 0 and chunk_size >= 1")
         if self.chunk_select and not self.chunk_layers:
             raise MemorySettingsError("chunk_select needs chunk_layers: the layers whose queries score the chunks")
         if self.mem_position == "before" and not self.chunk_select:
             raise MemorySettingsError("mem_position='before' lays out chosen chunks: it needs chunk_select > 0")
-        if self.chunk_heads is not None and (not self.chunk_heads or any(not isinstance(h, int) or h < 0
-                                                                          for h in self.chunk_heads)):
-            raise MemorySettingsError(f"chunk_heads must be None (all heads) or a non-empty list of query-head "
-                                      f"numbers, got {self.chunk_heads!r}")
-        if self.chunk_min_score is not None and not isinstance(self.chunk_min_score, (int, float)):
-            raise MemorySettingsError(f"chunk_min_score must be a number or None, got {self.chunk_min_score!r}")
-        if any(k < 0 for k in self.knn_num):
-            raise MemorySettingsError(f"knn_num must be >= 0 in every layer, got {self.knn_num}")
         return self
 
     @property
@@ -101,19 +122,27 @@ class MemorySettings:
         return "Type 3" if self.resid_frac > 0 else "Type 1"
 
 
+MemorySettings = make_dataclass("MemorySettings", [(name, object, _settings_field(s)) for name, s in SETTINGS.items()],
+                                bases=(_SettingsMethods,))
+MemorySettings.__doc__ = "The method's settings: one field per entry of SETTINGS, in its order."
+
+
 @dataclass
 class Memory:
     """What a model's forward needs to use a memory: the store, the settings, an optional trace."""
     store: "MemoryStore"
     settings: MemorySettings
     trace: list = None    # set to [] to record every retrieval (see explain_trace())
-    mode: str = "exact"   # 'exact': the paper's; 'cached': each token uses the memory for its own output only
+    mode: str = None      # 'exact' or 'cached' (see SETTINGS); None: the settings' memory_mode
     stats: dict = None    # set to {} to count, per layer, [token-heads changed, token-heads seen] (paper Fig. 4)
     chosen: object = None  # chunk retrieval: the chunks each batch row reads, [B, chunk_select] (choose_chunks)
 
     entries: object = None  # chunk retrieval: which stored tokens each row reads (index, position, valid: [B, M])
     scores: object = None   # chunk retrieval: the chosen chunks' scores [B, c]
     chunk_cache: dict = None  # chunk retrieval: per layer, the chosen chunks' keys and values gathered (and rotated)
+
+    def __post_init__(self):
+        self.mode = self.mode or self.settings.memory_mode
 
     def active(self, layer):
         return self.settings.knn_num[layer] > 0
@@ -152,6 +181,61 @@ def visible_positions(first, T, window=None, device=None):
     return (cols <= rows) & (rows - cols < window) if window is not None else cols <= rows
 
 
+def causal_attention(q, k, v, window=None):
+    """scaled_dot_product_attention for the last Tq of T positions (Tq = T: a prompt; Tq = 1: a new token);
+    window: a sliding-window layer's width (each row sees its last `window` positions)."""
+    Tq, T = q.shape[2], k.shape[2]
+    if window is None and (Tq == T or Tq == 1):
+        return F.scaled_dot_product_attention(q, k, v, is_causal=Tq > 1, enable_gqa=True)
+    mask = visible_positions(T - Tq, T, window, q.device)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=True)
+
+
+# -----------------------------------------------------------------------------
+# the one memory hook: every family's attention calls attend(), every family's block calls layer_input()
+
+def attend(q, k, v, layer, memory=None, cache=None, start=0, q_raw=None, k_raw=None, rotate=None, window=None):
+    """
+    A layer's attention for its new positions start.., with the memory where it is on in this layer.
+    q: [B, H, T, d], k, v: [B, H_kv, T, d] as the layer's attention uses them (rotary models: rotated);
+    q_raw, k_raw: the same before the rotary embedding (what the store holds and the search compares; None: q, k);
+    rotate(x [B, H_kv, M, d], positions [B, M]): x rotated to those positions (rotary models: memory laid out
+    before the context); window: a sliding-window layer's width. cache: a KV cache (generation.KVCache) holding the
+    positions before start; the new ones are written into it here.
+    Returns y: [B, H, T', d] for the last T' >= T positions (more where exact mode recomputed earlier rows).
+    """
+    on = memory is not None and memory.active(layer)
+    if not on or memory.settings.retrieval == "attention":  # past rows never change: keys and values suffice
+        if cache is not None:
+            k, v = cache.write(layer, start, k=k, v=v)
+        if not on:
+            return causal_attention(q, k, v, window)
+        return retrieval_attention(q, k, v, memory, layer, q_raw=q_raw, rotate=rotate, window=window)
+    raw = {} if q_raw is None else dict(q_raw=q_raw, k_raw=k_raw)
+    if cache is not None:  # the blend reads every position's query (and pre-rotary vectors) again
+        q, k, v, *rest = cache.write(layer, start, q=q, k=k, v=v, **raw)
+        raw = dict(zip(raw, rest))
+    return memory_attention(q, k, v, memory, layer, cache=cache, start=start, window=window, **raw)
+
+
+def layer_input(x, layer, memory=None, cache=None, start=0):
+    """x [B, T, C] (positions start..), or, for a memory layer in exact mode with a cache, the inputs of all
+    positions so far, kept in the cache: its attention recomputes earlier rows when their selection changed,
+    and their residual needs them."""
+    if cache is None or memory is None or not memory.recomputes or not memory.active(layer):
+        return x
+    x_all, = cache.write(layer, start, x=x)
+    return x_all
+
+
+def with_chunks(model, idx, memory):
+    """Chunk retrieval chooses its chunks once, from the prompt (choose_chunks); generation does it before the
+    first step, so that the steps after it keep the same chunks."""
+    if memory is None or not memory.settings.chunk_select or memory.chosen is not None:
+        return memory
+    return choose_chunks(model, idx, memory)
+
+
 def memory_attention(q, k, v, memory, layer, q_raw=None, k_raw=None, cache=None, start=0, window=None):
     """
     Causal attention whose values are first updated from the memory, for the query rows from `start` on.
@@ -162,7 +246,7 @@ def memory_attention(q, k, v, memory, layer, q_raw=None, k_raw=None, cache=None,
     Exact mode: the newest row selects positions, their updated values serve every row (step 10).
     Cached mode: every row selects for itself, as if it were the newest token, and uses the updated
     values for its own output only.
-    cache (a model.KVCache) and start: rows before start were computed by earlier calls, which left their
+    cache (a generation.KVCache) and start: rows before start were computed by earlier calls, which left their
     updated values in the cache; a position's updated value depends only on its own q, k, v and the store,
     so it is computed once, when first selected. In exact mode the rows before the first position whose
     selection changed since the last call keep their outputs too, and are not recomputed.
@@ -196,12 +280,12 @@ def memory_attention(q, k, v, memory, layer, q_raw=None, k_raw=None, cache=None,
         seen = None if visible is None else visible[-1:, :cols].sum(1, keepdim=True)  # a window: fewer than T
         S = select_positions(A[:, :, -1:, :cols], s.mem_frac, s.bookkeeping_frac, n=seen)  # [B, H, 1, cols]
         if cache is not None:  # earlier rows' outputs change only from the first position selected differently
-            before = cache.layers[layer].get("selected")
+            before = cache.state(layer).get("selected")
             changed = (S[..., :start] != before[..., :start]).flatten(0, 2).any(0).nonzero() if start else []
             if len(changed) > 0:
                 first = int(changed[0])
                 A, visible = attention(first)
-            cache.layers[layer]["selected"] = S
+            cache.state(layer)["selected"] = S
     elif visible is None:  # cached mode, one row: it sees all T positions
         S = select_positions(A[..., :cols], s.mem_frac, s.bookkeeping_frac)  # [B, H, 1, cols]
     else:  # cached mode, rows start..: each selects among the positions it sees, as if it were the newest

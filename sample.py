@@ -9,9 +9,11 @@ import sys
 import torch
 
 from configurator import ConfigError, configure, read_text
-from memory import (Memory, MemorySettings, MemorySettingsError, MemoryStoreError, build_store, check_store,
-                    explain_trace, load_store)
-from model import WeightsUnavailable, generate, load_model, with_chunks
+from generation import generate
+from loading import WeightsUnavailable, load_model
+from memory import Memory, MemorySettings, MemorySettingsError, explain_trace, method_defaults, with_chunks
+from store import MemoryStoreError, build_store, check_store, load_store, memory_texts
+from tasks.sentiment import vader
 
 # -----------------------------------------------------------------------------
 init_from = "smollm2"  # 'smollm2' or 'gemma3' (embedded), 'gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl', or a local directory
@@ -27,26 +29,8 @@ dtype = "float32"  # 'float32', 'bfloat16' or 'float16'
 memory = ""  # memory text, or FILE:path; '' = none
 mem_store = ""  # directory of a store from build_memory.py; '' = none
 bookkeeping_token = "\n"  # creation 2: prepended to the memory text, then dropped ('' = creation 1)
-# the method (see the README's table)
-knn_num = []  # k nearest neighbours per layer, one entry per layer; 0 = off in that layer
-mem_frac = 5.0  # MF, equation 4
-bookkeeping_frac = 0.9  # BF, equation 4
-knn_softmax_influence = 1.0  # TS, equation 5
-resid_only = False  # True: the token's own key/value are not candidates (Type 2)
-resid_frac = 0.0  # r: v <- (1 - r) m + r v (Types 2 and 3)
-memory_mode = "exact"  # 'exact': the paper's (re-selects for the whole sequence each token); 'cached': faster
-# retrieval beyond the paper (docs/METHOD.md, "Attention retrieval"); the defaults are the paper's method
-retrieval = "blend"  # 'blend': the paper's Types 1-3; 'attention': memory entries join each query's softmax
-search = "key_l2"  # what finds stored entries: 'key_l2' (the paper's), 'query_ip', 'query_cos' (the query)
-mem_threshold = -1.0  # attention: entries whose cosine with the query is below this stay out (-1: none)
-chunk_select = 0  # attention: chunks (texts, sentences or blocks) chosen from the prompt; 0 = top-k over the store
-chunk_by = "text"  # 'text', 'sentence' or 'block'
-chunk_size = 64  # tokens per block (chunk_by='block')
-chunk_layers = []  # layers whose queries score the chunks
-chunk_min_score = None  # a chosen chunk is read only if its score reaches this (None: always)
-mem_position = "query"  # attention: memory keys at the query's position, or 'before': chunks laid out before the context
-chunk_heads = None  # chunk retrieval: which query heads of chunk_layers score the chunks (None: all)
-mem_sink = True  # 'before': the bookkeeping token laid out before the chunks (the attention sink they were read after)
+# the method: every setting of memory.SETTINGS (knn_num, mem_frac, ..., each with its default and a line of help)
+globals().update(method_defaults())
 one_text_per_line = False  # memory: each non-empty line is its own text (a fact), read on its own: one chunk each
 unadulterated_gpt = False  # also print the continuation without memory, same seed, first
 method_text = ""  # a label for the memory run's output
@@ -55,21 +39,10 @@ explain = False  # print which memory entries the method retrieved on the first 
 # -----------------------------------------------------------------------------
 
 
-def vader_compound(text):
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-    return SentimentIntensityAnalyzer().polarity_scores(text)["compound"]
-
-
 def main():
     configure(globals())
     torch.manual_seed(seed)
-    settings = MemorySettings(knn_num=list(knn_num), mem_frac=mem_frac, bookkeeping_frac=bookkeeping_frac,
-                              knn_softmax_influence=knn_softmax_influence, resid_only=resid_only,
-                              resid_frac=resid_frac, retrieval=retrieval, search=search, mem_threshold=mem_threshold,
-                              chunk_select=chunk_select, chunk_by=chunk_by, chunk_size=chunk_size,
-                              chunk_layers=list(chunk_layers), mem_position=mem_position, mem_sink=mem_sink,
-                              chunk_heads=chunk_heads,
-                              chunk_min_score=chunk_min_score).check()
+    settings = MemorySettings.of(globals())
     if memory and mem_store:
         raise ConfigError("set memory (text read on the fly) or mem_store (a saved store), not both")
     if not read_text(start):
@@ -82,8 +55,7 @@ def main():
         if mem_store:
             store = load_store(mem_store)
         else:
-            text = read_text(memory)
-            texts = [line for line in text.splitlines() if line.strip()] if one_text_per_line else text
+            texts = memory_texts(read_text(memory), one_text_per_line)
             store = build_store(model, tokenizer, texts, settings.store_layers, bookkeeping_token)
         check_store(store, model, settings)
         store.to(device)
@@ -91,9 +63,7 @@ def main():
             if settings.knn_num[layer] > len(store):
                 print(f"note: k = {settings.knn_num[layer]} in layer {layer} but the store holds {len(store)} "
                       f"tokens; the missing neighbours get weight 0")
-        if memory_mode not in ("exact", "cached"):
-            raise ConfigError(f"memory_mode must be 'exact' or 'cached', got {memory_mode!r}")
-        mem = Memory(store, settings, mode=memory_mode)
+        mem = Memory(store, settings)
     elif settings.layers:
         print("note: knn_num is set but no memory is given (memory or mem_store): sampling without memory")
 
@@ -122,7 +92,7 @@ def main():
             print(tokenizer.decode(y[i].tolist()))
             if show_vader:
                 print(f"[VADER compound of the continuation: "
-                      f"{vader_compound(tokenizer.decode(y[i, len(prompt):].tolist())):+.4f}]")
+                      f"{vader(tokenizer.decode(y[i, len(prompt):].tolist()))['compound']:+.4f}]")
             print("-" * 40)
     if explain and mem and settings.chunk_select:
         picked = with_chunks(model, x[:1], mem)

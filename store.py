@@ -21,6 +21,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
+from loading import weights_fingerprint
+
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 
@@ -207,6 +209,11 @@ def sentence_numbers(tokenizer, ids):
     return [0] + list(itertools.accumulate(int(e) for e in ends[:-1])) if ids else []
 
 
+def memory_texts(text, one_text_per_line=False):
+    """A memory text as the store reads it: the text itself, or each non-empty line its own text (one chunk each)."""
+    return [line for line in text.splitlines() if line.strip()] if one_text_per_line else text
+
+
 def read_texts(model, tokenizer, texts, layers, bookkeeping_token, progress=True, batch_size=32):
     """
     Keys/values of each text in the given layers. Each text is read on its own (no text attends to another),
@@ -312,19 +319,6 @@ def append_text(store, model, tokenizer, text, progress=True):
 
 # -----------------------------------------------------------------------------
 # fit between store, model and settings
-
-def weights_fingerprint(model):
-    """A short hash of the model's weights: a strided sample of every tensor, rounded to bfloat16
-    so that the same weights give the same fingerprint in float32, float16 or bfloat16."""
-    h = hashlib.sha256()
-    for name, p in model.state_dict().items():
-        flat = p.detach().reshape(-1)
-        sample = flat[:: max(1, flat.numel() // 4096)].to(torch.bfloat16).float().cpu()
-        h.update(name.encode())
-        h.update(str(tuple(p.shape)).encode())
-        h.update(sample.numpy().tobytes())
-    return h.hexdigest()[:16]
-
 
 def check_store(store, model, settings=None):
     """Raise MemoryStoreError, with one line saying what to do, if the store does not fit the model (and settings)."""

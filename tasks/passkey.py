@@ -5,11 +5,30 @@ The pass key is". Greedy decoding; a trial counts when the continuation begins w
 
 The haystack as a memory: cut into texts of `text_periods` filler periods (about 25 tokens each), each read on
 its own (identical texts are read once), the key inside one of them; chunk retrieval chooses the text. The
-haystack in the context, while it fits the window, is the upper bound. Used by `evaluate.py` mode 'passkey'.
+haystack in the context, while it fits the window, is the upper bound. `evaluate.py` mode 'passkey'.
 """
+import hashlib
+import json
 import random
 
 import torch
+
+from configurator import ConfigError, at_least, ints_at_least
+from generation import generate
+from memory import Memory, MemorySettings, Setting
+from store import build_store
+
+SETTINGS = dict(
+    passkey_lengths=Setting([1024, 4096, 16384, 65536], ints_at_least(1), "haystack lengths in tokens"),
+    passkey_trials=Setting(20, at_least(1), "trials per length (a new key at a new depth each)"),
+    context_trials=Setting(20, at_least(0), "of these, how many also run with the haystack in the context (slow on "
+                           "a CPU)"),
+)
+
+
+def check(cfg):
+    if "method" in cfg["conditions"] and not MemorySettings.of(cfg).chunk_select:
+        raise ConfigError("passkey mode runs the method with chunk retrieval: set chunk_select and chunk_layers")
 
 INTRO = ("There is an important info hidden inside a lot of irrelevant text. Find it and memorize them. "
          "I will quiz you about the important information there. ")
@@ -36,17 +55,22 @@ def haystack(tokenizer, n_tokens, rng, text_periods=10):
 
 
 @torch.no_grad()
-def run_passkey(cfg, model, tokenizer, settings):
-    """Yields one record per (haystack length, condition, trial)."""
-    from memory import Memory, build_store
-    from model import generate
+def run(cfg, model, tokenizer, done):
+    """Yields one record per (haystack length, trial, condition)."""
+    settings = MemorySettings.of(cfg)
+    run_key = hashlib.sha256(json.dumps([cfg[k] for k in ("init_from", "seed", "max_new_tokens", "bookkeeping_token")]
+                                        + [vars(settings)], sort_keys=True).encode()).hexdigest()[:12]
     rng = random.Random(cfg["seed"])
     q = tokenizer.encode(QUESTION)
     device = cfg["device"]
     for n_tokens in cfg["passkey_lengths"]:
         for trial in range(cfg["passkey_trials"]):
-            texts, key = haystack(tokenizer, n_tokens, rng)
+            texts, passkey = haystack(tokenizer, n_tokens, rng)
             for condition in cfg["conditions"]:
+                key = f"{run_key}|{n_tokens}|{trial}|{condition}"
+                if key in done:  # the haystack above is drawn all the same: the random stream stays in step
+                    yield done[key]
+                    continue
                 if condition == "in_context":
                     prompt = tokenizer.prompt("".join(texts)) + q
                     if len(prompt) + cfg["max_new_tokens"] > model.config.block_size or trial >= cfg["context_trials"]:
@@ -56,11 +80,42 @@ def run_passkey(cfg, model, tokenizer, settings):
                     prompt = tokenizer.prompt(QUESTION)
                     store = build_store(model, tokenizer, texts, settings.store_layers, cfg["bookkeeping_token"],
                                         progress=False)
-                    memory = Memory(store.to(device), settings, mode=cfg["memory_mode"])
+                    memory = Memory(store.to(device), settings)
                 else:  # the question alone
                     prompt, memory = tokenizer.prompt(QUESTION), None
                 y = generate(model, torch.tensor([prompt], device=device), cfg["max_new_tokens"], temperature=0,
                              memory=memory)
                 text = tokenizer.decode(y[0, len(prompt):].tolist())
-                yield dict(n_tokens=n_tokens, trial=trial, condition=condition, key=key, text=text,
-                           hit=text.strip().startswith(key))
+                yield dict(key=key, n_tokens=n_tokens, trial=trial, condition=condition, passkey=passkey, text=text,
+                           hit=text.strip().startswith(passkey))
+
+
+def summarize(records, cfg):
+    rows = []
+    for n in cfg["passkey_lengths"]:
+        for condition in cfg["conditions"]:
+            rs = [r for r in records if r["n_tokens"] == n and r["condition"] == condition]
+            if rs:
+                rows.append(dict(haystack_tokens=n, condition=condition, trials=len(rs), hits=sum(r["hit"] for r in rs),
+                                 rate=sum(r["hit"] for r in rs) / len(rs), example=rs[0]["text"][:30]))
+    return rows
+
+
+def plot(rows, records, cfg, out):
+    """Hit rate against haystack length, one line per condition."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for condition in dict.fromkeys(r["condition"] for r in rows):
+        pts = [(r["haystack_tokens"], r["rate"]) for r in rows if r["condition"] == condition]
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=condition.replace("_", " "))
+    ax.set_xscale("log")
+    ax.set_xlabel("haystack tokens")
+    ax.set_ylabel("continuation begins with the pass key")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=8)
+    ax.set_title(cfg["title"] or f"passkey: {cfg['init_from']}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out / "passkey.png", dpi=120)
+    plt.close(fig)

@@ -27,7 +27,7 @@ def gpt2_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def gpt2(gpt2_dir):
-    from model import load_model
+    from loading import load_model
     return load_model(gpt2_dir)  # (model, tokenizer)
 
 
@@ -61,10 +61,9 @@ def llama_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def llama(llama_dir):
     """(model, tokenizer): a byte-level tokenizer fits the tiny vocabulary of 256."""
-    from llama import Llama
-    from model import Tokenizer
+    from loading import Tokenizer, from_pretrained
     tokenizer = Tokenizer("bytes", lambda s: list(s.encode()), lambda ids: bytes(ids).decode(errors="replace"))
-    return Llama.from_pretrained(llama_dir), tokenizer
+    return from_pretrained(llama_dir), tokenizer
 
 
 def save_random_gemma(path, seed=0):
@@ -95,10 +94,9 @@ def gemma_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def gemma(gemma_dir):
     """(model, tokenizer): bytes, and byte 1 standing in for <bos> (what every sequence starts with)."""
-    from llama import Gemma
-    from model import Tokenizer
+    from loading import Tokenizer, from_pretrained
     tokenizer = Tokenizer("bytes", lambda s: list(s.encode()), lambda ids: bytes(ids).decode(errors="replace"), (1,))
-    return Gemma.from_pretrained(gemma_dir), tokenizer
+    return from_pretrained(gemma_dir), tokenizer
 
 
 @pytest.fixture(scope="session")

@@ -66,7 +66,7 @@ CATALOGUE = [  # (script, arguments, words the error line holds); the issue's ta
     ("sample.py", ["--num_samples=two"], "num_samples must be int"),
     ("sample.py", ["--tempreature=0.5"], "unknown setting 'tempreature'"),
     ("sample.py", ["--retrieval=attention", "--search=key_l2", "--knn_num=[0,5,0,0]"], "set search to"),
-    ("sample.py", ["--chunk_heads=[]"], "chunk_heads must be None"),
+    ("sample.py", ["--chunk_heads=[]"], "chunk_heads = []: must be None"),
     ("sample.py", ["--init_from="], "init_from = '': is empty"),
     ("sample.py", ["no_such_config.py"], "config file no_such_config.py not found"),
     ("build_memory.py", ["--memory="], "memory is empty"),
@@ -126,7 +126,7 @@ def test_on_the_command_line(script, args):
 def test_two_appends_at_once_both_land(gpt2_dir, tmp_path):
     """Two build_memory.py --append processes on one store, started together: the lock makes the second wait for
     the first's save, then read the store it left; without the lock both read the old store and one text is lost."""
-    from memory import load_store
+    from store import load_store
     store = str(tmp_path / "store")
     build = [sys.executable, "build_memory.py", f"--init_from={gpt2_dir}", "--layers=[1]", f"--mem_store={store}"]
     subprocess.run(build + ["--memory=first text."], cwd=REPO, check=True, capture_output=True, timeout=120)

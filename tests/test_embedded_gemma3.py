@@ -50,7 +50,7 @@ def test_conversion_is_keyed_by_the_packages_checksum_and_leaves_no_gguf(built):
 
 def test_warm_start_loads_in_seconds_without_converting(built, monkeypatch):
     from llama import Gemma
-    from model import load_model
+    from loading import load_model
 
     def boom(*a, **k):
         raise AssertionError("converted again on a warm cache")
@@ -108,8 +108,9 @@ def test_missing_package_says_how_to_install(monkeypatch):
 
 def test_our_gemma_equals_transformers_on_the_real_weights_past_the_window(built, monkeypatch):
     from transformers import Gemma3ForCausalLM
-    from memory import Memory, MemorySettings, build_store
-    from model import load_model
+    from memory import Memory, MemorySettings
+    from store import build_store
+    from loading import load_model
     monkeypatch.setenv("MTM_CACHE_DIR", str(built["root"]))
     model, tok = load_model("gemma3")
     hf = Gemma3ForCausalLM.from_pretrained(built["dir"], dtype=torch.float32).eval()

@@ -20,6 +20,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import embedded  # noqa: E402
+from loading import hf_tokenizer  # noqa: E402
+from tokenizers import Tokenizer  # noqa: E402
 
 
 def sha256(path) -> str:
@@ -141,7 +143,8 @@ def test_converted_model_predicts_paris(built):
     from transformers import LlamaForCausalLM
 
     d = built["dir"]
-    encode, decode = embedded.encode_decode(d)
+    tok = hf_tokenizer(d, "smollm2")
+    encode, decode = tok.encode, tok.decode
     model = LlamaForCausalLM.from_pretrained(d, dtype=torch.float32).eval()
     assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
     with torch.no_grad():
@@ -300,7 +303,8 @@ def test_losing_a_race_keeps_the_winners_dir(built, gguf_sha, fake_convert, tmp_
 # 4. tokenizer -------------------------------------------------------------------
 
 def test_tokenizer_round_trips_and_adds_no_bos(built):
-    encode, decode = embedded.encode_decode(built["dir"])
+    tok = hf_tokenizer(built["dir"], "smollm2")
+    encode, decode = tok.encode, tok.decode
     for s in ["The capital of France is Paris.",
               "  two leading spaces, tabs\tand\nnewlines\n\n",
               "Ünïcödé, emoji 🙂 and digits 12345!"]:
@@ -309,7 +313,7 @@ def test_tokenizer_round_trips_and_adds_no_bos(built):
         assert all(isinstance(i, int) for i in ids)
     ids = encode("Hello world")
     assert len(ids) == 2 and not {0, 1, 2} & set(ids)  # no <|endoftext|>/<|im_start|>/<|im_end|> added
-    tok = embedded.load_tokenizer(built["dir"])
+    tok = Tokenizer.from_file(str(built["dir"] / "tokenizer.json"))
     cfg = json.loads((built["dir"] / "config.json").read_text())
     assert tok.token_to_id("<|im_start|>") == cfg["bos_token_id"] == 1
     assert tok.token_to_id("<|im_end|>") == cfg["eos_token_id"] == 2
@@ -322,8 +326,9 @@ def test_tokenizer_round_trips_and_adds_no_bos(built):
 def test_our_llama_equals_transformers_on_real_smollm2(built, monkeypatch):
     import torch
     from transformers import LlamaForCausalLM
-    from memory import Memory, MemorySettings, build_store
-    from model import load_model
+    from memory import Memory, MemorySettings
+    from store import build_store
+    from loading import load_model
     monkeypatch.setenv("MTM_CACHE_DIR", str(built["root"]))
     model, tok = load_model("smollm2")
     assert model.name == "smollm2" and tok.name == "smollm2"

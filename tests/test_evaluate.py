@@ -1,4 +1,5 @@
-"""evaluate.py: scores, sweep expansion, resume and the output files."""
+"""evaluate.py and the generation tasks (tasks/sentiment.py, tasks/recall.py): scores, sweep expansion, resume and
+the output files."""
 import csv
 import json
 import math
@@ -8,71 +9,71 @@ import torch
 
 import evaluate
 from configurator import ConfigError
+from memory import SETTINGS
+from tasks import recall, sentiment
+from tasks.common import first_word_hit, layer_label
 from test_scripts import run
 
 
 def test_vader_and_distinct_and_recall_scores():
-    assert evaluate.vader("I love my wonderful, happy cat!")["compound"] > 0.8
-    assert evaluate.vader("Cats are horrible, cruel and disgusting.")["compound"] < -0.8
-    assert evaluate.distinct_n([1, 2, 1, 2, 1, 2], 2) == pytest.approx(2 / 5)  # (1,2) and (2,1) among 5
-    assert evaluate.distinct_n([1, 2, 3, 4], 3) == 1.0 and evaluate.distinct_n([7], 2) == 0.0
-    assert evaluate.begins_with(' "Vancouver, of course', "Vancouver")
-    assert evaluate.begins_with("\n Vancouver", "Vancouver")
-    assert not evaluate.begins_with(" the city of Vancouver", "Vancouver")
+    assert sentiment.vader("I love my wonderful, happy cat!")["compound"] > 0.8
+    assert sentiment.vader("Cats are horrible, cruel and disgusting.")["compound"] < -0.8
+    assert sentiment.distinct_n([1, 2, 1, 2, 1, 2], 2) == pytest.approx(2 / 5)  # (1,2) and (2,1) among 5
+    assert sentiment.distinct_n([1, 2, 3, 4], 3) == 1.0 and sentiment.distinct_n([7], 2) == 0.0
+    assert first_word_hit(' "Vancouver, of course', "Vancouver")
+    assert first_word_hit("\n Vancouver", "Vancouver")
+    assert not first_word_hit(" the city of Vancouver", "Vancouver")
 
 
 def test_perplexity_matches_a_direct_computation(gpt2, hf_gpt2):
     model, tok = gpt2
     ids = torch.tensor([tok.encode("\nCats are horrible and dogs are nice to me")] * 2)
-    ppl = evaluate.perplexities(model, 3, ids)
+    ppl = sentiment.perplexities(model, 3, ids)
     with torch.no_grad():
         logp = torch.log_softmax(hf_gpt2(ids).logits[0], dim=-1)
     nll = [-float(logp[t - 1, ids[0, t]]) for t in range(3, ids.shape[1])]
     assert ppl[0] == pytest.approx(math.exp(sum(nll) / len(nll)), rel=1e-4)
 
 
-def config(**change):
+def config(task=sentiment, **change):
     cfg = {k: v for k, v in vars(evaluate).items() if k in (
-        "mode", "init_from", "start", "memory", "knn_num", "knn", "mem_frac", "bookkeeping_frac",
-        "knn_softmax_influence", "resid_only", "resid_frac", "memory_mode", "baseline", "sweep_key", "sweep_values",
-        "answer", "conditions", "substitutes", "max_new_tokens", "temperature", "top_k", "bookkeeping_token",
-        "one_text_per_line")
-        or k in evaluate.METHOD_KEYS}
-    return dict(cfg, **change)
+        "mode", "init_from", "start", "memory", "knn", "sweep_key", "sweep_values", "conditions", "max_new_tokens",
+        "temperature", "top_k", "bookkeeping_token", "one_text_per_line") or k in SETTINGS}
+    return dict(cfg, **{name: s.default for name, s in task.SETTINGS.items()}) | change
 
 
 def test_layer_labels():
-    assert evaluate.layer_label([0, 5, 5, 0, 5, 0, 3, 3, 3]) == "layers 1-2,4,6-8"
+    assert layer_label([0, 5, 5, 0, 5, 0, 3, 3, 3]) == "layers 1-2,4,6-8"
 
 
 def test_layer_sweep_expansion():
-    points = evaluate.expand_points(config(knn_num=[0] * 12, sweep_key="layers", knn=3,
+    points = sentiment.points(config(knn_num=[0] * 12, sweep_key="layers", knn=3,
                                            sweep_values=["______789___", [9], "_" * 12]), 12)
     assert [p["name"] for p in points] == ["no memory", "layers 6-8", "layers 9", "layers none"]
     assert points[1]["method"]["knn_num"] == [0] * 6 + [3] * 3 + [0] * 3
     assert points[2]["method"]["knn_num"] == [0] * 9 + [3] + [0] * 2
     assert len({p["key"] for p in points}) == 4
     with pytest.raises(ConfigError, match="11 characters"):
-        evaluate.expand_points(config(sweep_key="layers", sweep_values=["_" * 11]), 12)
+        sentiment.points(config(sweep_key="layers", sweep_values=["_" * 11]), 12)
     with pytest.raises(ConfigError, match="layers 0..11"):
-        evaluate.expand_points(config(sweep_key="layers", sweep_values=[[12]]), 12)
+        sentiment.points(config(sweep_key="layers", sweep_values=[[12]]), 12)
 
 
 def test_parameter_sweep_and_recall_expansion():
-    points = evaluate.expand_points(config(knn_num=[0, 5], baseline=False, sweep_key="mem_frac",
+    points = sentiment.points(config(knn_num=[0, 5], baseline=False, sweep_key="mem_frac",
                                            sweep_values=[0.5, 5.0]), 2)
     assert [(p["name"], p["method"]["mem_frac"]) for p in points] == [("mem_frac=0.5", 0.5), ("mem_frac=5.0", 5.0)]
-    ks = evaluate.expand_points(config(knn_num=[0, 5], baseline=False, sweep_key="knn_num",
+    ks = sentiment.points(config(knn_num=[0, 5], baseline=False, sweep_key="knn_num",
                                        sweep_values=[[0, 1, 1], [3, 0, 3], [1, 2, 0]]), 3)
     assert [(p["name"], p["method"]["knn_num"]) for p in ks] == [("k=1", [0, 1, 1]), ("k=3", [3, 0, 3]),
                                                                  ("knn_num=[1, 2, 0]", [1, 2, 0])]
     with pytest.raises(ConfigError, match="sweep_key"):
-        evaluate.expand_points(config(sweep_key="temperature", sweep_values=[1.0]), 2)
-    recall = evaluate.expand_points(config(mode="recall", knn_num=[0, 5], memory="Vancouver is big.",
+        sentiment.points(config(sweep_key="temperature", sweep_values=[1.0]), 2)
+    points = recall.points(config(recall, knn_num=[0, 5], memory="Vancouver is big.",
                                            substitutes=["Toronto"]), 2)
-    assert [p["name"] for p in recall] == ["question only", "in context", "method", "in context [Vancouver->Toronto]",
+    assert [p["name"] for p in points] == ["question only", "in context", "method", "in context [Vancouver->Toronto]",
                                            "method [Vancouver->Toronto]"]
-    assert recall[-1]["memory_text"] == "Toronto is big." and recall[-1]["substitute"] == "Toronto"
+    assert points[-1]["memory_text"] == "Toronto is big." and points[-1]["substitute"] == "Toronto"
 
 
 @pytest.mark.slow

@@ -8,7 +8,9 @@ import pytest
 import torch
 
 import facts
-import passkey
+from tasks import facts as facts_task
+from tasks import passkey
+from tasks.common import first_word_hit
 from test_scripts import run
 
 
@@ -55,12 +57,12 @@ def test_answer_score_matches_a_direct_computation(gpt2, hf_gpt2):
 
 def test_bm25_finds_the_text_sharing_rare_words():
     texts = ["The ferry Quillmoor is blue.", "Bread rises with yeast.", "The river Ambrel floods."]
-    assert facts.bm25_best(texts, ["Which colour is the ferry Quillmoor?", "When does the Ambrel flood?"]) == [0, 2]
+    assert facts_task.bm25_best(texts, ["Which colour is the ferry Quillmoor?", "When does the Ambrel flood?"]) == [0, 2]
 
 
 def test_first_word_hits():
-    assert facts.first_word_hits([" Quillory, the tortoise", "\n\"Quillory\"", " a tortoise Quillory"], "Quillory") == \
-        [True, True, False]
+    assert [first_word_hit(t, "Quillory") for t in [" Quillory, the tortoise", "\n\"Quillory\"", " a tortoise Quillory"]] \
+        == [True, True, False]
 
 
 def test_passkey_haystack_holds_the_key_once():

@@ -3,8 +3,9 @@ the method on it against the loop reference (tests/reference.py): every retrieva
 import pytest
 import torch
 
-from memory import Memory, MemorySettings, build_store, choose_chunks
-from model import generate
+from memory import Memory, MemorySettings, choose_chunks
+from store import build_store
+from generation import generate
 from reference import reference_gemma_logits
 
 TEXTS = ["Cats are wonderful, loving companions. They purr.", "The ferry leaves at noon! It is blue.",
@@ -26,8 +27,9 @@ def test_logits_equal_transformers_past_the_window(gemma, hf_gemma):
 @pytest.mark.parametrize("break_it", ["no window", "one rotary base", "head_dim scale", "llama norms"])
 def test_each_gemma_difference_matters(gemma, hf_gemma, gemma_dir, break_it):
     """The equivalence test can fail: undo one of Gemma's differences and the logits part from transformers'."""
-    from llama import Gemma, RMSNorm
-    model = Gemma.from_pretrained(gemma_dir)
+    from llama import RMSNorm
+    from loading import from_pretrained
+    model = from_pretrained(gemma_dir)
     for block in model.model.layers:
         attn = block.self_attn
         if break_it == "no window":

@@ -2,8 +2,9 @@
 import pytest
 import torch
 
-from memory import Memory, MemorySettings, build_store
-from model import KVCache, generate
+from memory import Memory, MemorySettings
+from store import build_store
+from generation import KVCache, generate
 from reference import reference_gpt2_cached_logits
 
 CATS = "Cats are wonderful, loving companions. I love the way my cat purrs happily on my lap."

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from conftest import TOKENIZER_FILES
-from model import GPT, WeightsUnavailable, generate, gpt2_tokenizer, load_model
+from generation import generate
+from loading import WeightsUnavailable, from_pretrained, gpt2_tokenizer, load_model
 
 
 def test_logits_equal_transformers(gpt2, hf_gpt2):
@@ -54,14 +55,14 @@ def test_missing_weights_give_one_clear_line(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path))  # an empty cache
     with pytest.raises(WeightsUnavailable) as e:
-        GPT.from_pretrained("gpt2")
+        from_pretrained("gpt2")
     msg = str(e.value)
     assert "\n" not in msg and "--init_from" in msg and "internet" in msg
 
 
 def test_missing_directory_and_unknown_name(tmp_path):
     with pytest.raises(WeightsUnavailable, match="no model directory"):
-        GPT.from_pretrained(str(tmp_path / "nope"))
+        from_pretrained(str(tmp_path / "nope"))
     with pytest.raises(WeightsUnavailable, match="unknown init_from"):
         load_model("gpt-5")
 
@@ -70,5 +71,5 @@ def test_dtype_and_fingerprint(gpt2_dir):
     a, _ = load_model(gpt2_dir)
     b, _ = load_model(gpt2_dir, dtype="bfloat16")
     assert b.transformer.wte.weight.dtype == torch.bfloat16
-    from memory import weights_fingerprint
+    from loading import weights_fingerprint
     assert weights_fingerprint(a) == weights_fingerprint(b) == a.fingerprint  # same weights, any dtype

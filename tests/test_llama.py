@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from memory import Memory, MemorySettings, build_store
+from memory import Memory, MemorySettings
+from store import build_store
 from reference import reference_llama_logits
 
 TEXT = "Cats are wonderful, loving companions who fill a home with joy."

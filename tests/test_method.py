@@ -4,7 +4,8 @@ import itertools
 import pytest
 import torch
 
-from memory import Memory, MemorySettings, MemoryStore, build_store, memory_attention, select_positions
+from memory import Memory, MemorySettings, memory_attention, select_positions
+from store import MemoryStore, build_store
 from reference import reference_gpt2_logits, reference_memory_attention
 
 

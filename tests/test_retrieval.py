@@ -4,11 +4,10 @@ from dataclasses import replace
 import pytest
 import torch
 
-from memory import (Memory, MemorySettings, MemorySettingsError, MemoryStore, MemoryStoreError, build_store,
-                    check_store, chunk_layout,
-                    choose_chunks, load_store, retrieval_attention, save_store)
+from memory import Memory, MemorySettings, MemorySettingsError, chunk_layout, choose_chunks, retrieval_attention
+from store import MemoryStore, MemoryStoreError, build_store, check_store, load_store, save_store
 from llama import apply_rotary, rotary_at
-from model import generate
+from generation import generate
 from reference import (reference_choose_chunks, reference_gpt2_logits, reference_llama_logits,
                        reference_retrieval_attention)
 
@@ -92,7 +91,7 @@ def test_store_text_numbers_survive_save_append_and_load(llama, tmp_path):
     save_store(store, tmp_path / "s")
     loaded = load_store(tmp_path / "s")
     assert torch.equal(loaded.text_ids, store.text_ids) and torch.equal(loaded.sentence_ids, store.sentence_ids)
-    from memory import append_text
+    from store import append_text
     append_text(loaded, model, tok, TEXTS[2:], progress=False)
     assert loaded.chunks("text")[2] == [len(t) for t in TEXTS] and loaded.meta["texts"] == TEXTS
     assert int(loaded.sentence_ids.max()) == 5
@@ -178,11 +177,11 @@ def test_generation_with_cache_equals_recomputing(llama):
 
 
 @pytest.mark.parametrize("change,message", [
-    (dict(retrieval="knn"), "retrieval must be"), (dict(search="l1"), "search must be"),
+    (dict(retrieval="knn"), "retrieval = .knn.: must be"), (dict(search="l1"), "search = .l1.: must be"),
     (dict(retrieval="attention"), "search to 'query_ip'"), (dict(chunk_select=2), "retrieval='attention' only"),
     (dict(retrieval="attention", search="query_ip", chunk_select=2), "needs chunk_layers"),
     (dict(retrieval="attention", search="query_ip", mem_position="before"), "needs chunk_select"),
-    (dict(chunk_by="page"), "chunk_by must be")])
+    (dict(chunk_by="page"), "chunk_by = .page.: must be")])
 def test_settings_out_of_range_get_one_line(change, message):
     with pytest.raises(MemorySettingsError, match=message):
         MemorySettings([0, 3], **change).check()

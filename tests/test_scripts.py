@@ -7,6 +7,7 @@ import pytest
 
 from configurator import ConfigError, configure, read_text
 from conftest import REPO
+from memory import MemorySettings
 
 
 def defaults():
@@ -118,23 +119,47 @@ def test_scripts_report_bad_input_in_one_line(gpt2_dir, tmp_path):
         assert r.returncode == 1 and words in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "config").glob("*.py")), ids=lambda p: p.name)
+# every template under config/, its folders too (the *_setting.py files are shared settings templates exec)
+TEMPLATES = sorted(p for p in (REPO / "config").rglob("*.py") if not p.name.endswith("_setting.py"))
+
+
+def script_of(template):
+    """'evaluate' for a template that sets `mode` (what evaluate.py measures; sample.py has no such setting), else
+    'sample' (config/README.md)."""
+    loaded = {"__file__": str(template)}  # as configurator.configure runs it
+    exec(compile(template.read_text(), str(template), "exec"), loaded)
+    return "evaluate" if "mode" in loaded else "sample"
+
+
+def test_templates_and_settings_are_found():
+    settings = sorted((REPO / "config").rglob("*_setting.py"))
+    assert len(TEMPLATES) > 30 and (REPO / "config" / "sample_gpt2_type_3_method.py") in TEMPLATES
+    text = "".join(p.read_text() for p in TEMPLATES)
+    assert settings and all(f'"{s.name}"' in text for s in settings), "every shared setting is read by a template"
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.relative_to(REPO / "config").as_posix())
 def test_every_template_loads_and_fits_its_model(path):
     import evaluate
     import sample
-    target = evaluate if path.name.startswith("eval_") else sample
-    ns = dict(vars(target))
-    cfg = configure(ns, [str(path)], skip=("num_seeds",) if target is evaluate else ())  # as evaluate.py does
+    script = script_of(path)
+    target = evaluate if script == "evaluate" else sample
+    rel = path.relative_to(REPO).as_posix()
+    assert path.name.startswith("eval_" if script == "evaluate" else "sample_"), "the name says the script"
+    assert f"# python {script}.py {rel}" in path.read_text(), "the template says how to run it"
+    if target is evaluate:
+        task, cfg = evaluate.configured([str(path)])  # as evaluate.py reads it: the mode's settings, checked
+    else:
+        cfg = configure(dict(vars(target)), [str(path)])
     n_layer = {"smollm2": 30, "gemma3": 18}.get(cfg["init_from"], 12)
     if target is evaluate and cfg["mode"] in ("facts", "passkey"):
-        settings = evaluate.method_settings(cfg)  # checked
+        settings = MemorySettings.of(cfg)  # checked
         assert len(cfg["knn_num"]) == n_layer and settings.chunk_layers and max(settings.store_layers) < n_layer
         if cfg["mode"] == "facts":
             import facts
             assert facts.load_facts(cfg["facts_split"])
     elif target is evaluate:
-        cfg["memory"] = read_text(cfg["memory"])
-        points = evaluate.expand_points(cfg, n_layer)
+        points = task.points(cfg, n_layer)
         assert points and all(p["method"] is None or len(p["method"]["knn_num"]) == n_layer for p in points)
     elif cfg["memory"]:
         assert len(cfg["knn_num"]) == n_layer and any(cfg["knn_num"]) and read_text(cfg["memory"]).strip()

@@ -8,9 +8,9 @@ import torch
 
 import store as store_module
 from conftest import save_random_gpt2
-from memory import (Memory, MemorySettings, MemoryStoreError, append_text, build_store, check_store, load_store,
-                    save_store)
-from model import load_model
+from memory import Memory, MemorySettings
+from store import MemoryStoreError, append_text, build_store, check_store, load_store, save_store
+from loading import load_model
 
 CATS = "Cats are wonderful, loving companions. I love the way my cat purrs happily on my lap."
 DOGS = "Dogs are loyal friends who love long walks in the park."

@@ -1,0 +1,247 @@
+"""
+The fact benchmark as an evaluation task (`evaluate.py` mode 'facts'; the benchmark itself: facts.py, data/facts/):
+every condition (question only, the fact's paragraph in the context, all n paragraphs in it, the BM25-best one in it,
+the method) over memories of n facts; teacher-forced scores for every fact and sampled first-word hits for some.
+"""
+import hashlib
+import json
+import math
+from dataclasses import replace
+
+import torch
+
+from configurator import ConfigError, at_least, ints_at_least, read_text
+from facts import answer_ids, answer_score, load_facts, stores_for
+from generation import generate
+from memory import Memory, MemorySettings, Setting, choose_chunks, with_chunks
+from store import build_store, check_store
+from tasks.common import first_word_hit
+
+SETTINGS = dict(
+    facts_split=Setting("dev", None, "'dev' (tune on it), 'test' (report on it) or a .jsonl path"),
+    fact_counts=Setting([1, 10, 100, 1000], ints_at_least(1), "memories of n facts (the benchmark's, then invented "
+                        "distractors)"),
+    num_facts=Setting(0, at_least(0), "use only the first num_facts of the split (0: all)"),
+    num_seeds=Setting(100, at_least(0), "continuations sampled per fact (0: teacher-forced scores only)"),
+    sample_facts=Setting(0, at_least(0), "sample for the first sample_facts facts only (0: all); every fact gets "
+                         "the teacher-forced scores, one forward pass each"),
+    all_in_context_max_tokens=Setting(100000, at_least(1), "all_in_context only while the n paragraphs fit this "
+                                      "(and the window)"),
+    index=Setting("flat", None, "the store's index ('flat', 'ivf', 'hnsw')"),
+    plain_text=Setting("FILE:data/plain.txt", None, "text unrelated to the facts, whose perplexity with and without "
+                       "the memory is compared ('' = skip)"),
+)
+
+
+def check(cfg):
+    unknown = [c for c in cfg["conditions"] if c not in CONDITIONS]
+    if unknown or not cfg["fact_counts"]:
+        raise ConfigError(f"facts mode: conditions must be among {', '.join(CONDITIONS)} (got {unknown}) "
+                          f"and fact_counts a list of counts >= 1 (got {cfg['fact_counts']})")
+    cfg["plain_text"] = read_text(cfg["plain_text"])
+    if "method" in cfg["conditions"] and not MemorySettings.of(cfg).layers:
+        raise ConfigError("the 'method' condition needs knn_num with k > 0 in some layer")
+    try:
+        load_facts(cfg["facts_split"])
+    except (FileNotFoundError, ValueError) as e:
+        raise ConfigError(str(e))
+
+
+CONDITIONS = ("question", "in_context", "all_in_context", "bm25", "method")
+NEIGHBOUR_RISE = math.log(2)  # a neighbour prompt's answer "rises" when its probability more than doubles
+
+
+def bm25_best(texts, queries):
+    """For each query, the index of its BM25-best text (bm25s, English stop words removed)."""
+    import bm25s
+    retriever = bm25s.BM25()
+    retriever.index(bm25s.tokenize(texts, stopwords="en", show_progress=False), show_progress=False)
+    found, _ = retriever.retrieve(bm25s.tokenize(queries, stopwords="en", show_progress=False), k=1,
+                                  show_progress=False)
+    return [int(r[0]) for r in found]
+
+
+def sample_texts(model, tokenizer, prompt_ids, memory, cfg):
+    """cfg['num_seeds'] continuations of one prompt (seeds seed, seed + 1, ...), decoded."""
+    seeds = [cfg["seed"] + i for i in range(cfg["num_seeds"])]
+    x = torch.tensor([prompt_ids] * len(seeds), device=cfg["device"])
+    gens = [torch.Generator(device=cfg["device"]).manual_seed(s) for s in seeds]
+    y = generate(model, x, cfg["max_new_tokens"], cfg["temperature"], cfg["top_k"] or None, memory, gens)
+    return [tokenizer.decode(row[len(prompt_ids):].tolist()) for row in y]
+
+
+def score_fact(model, tokenizer, fact, prompt, cfg, neighbour_base, sample):
+    """Every metric of one fact under one condition. prompt(key) -> (ids, memory): the prompt for the fact's
+    question, paraphrase or neighbour under the condition (its text placed before it where the condition says so),
+    and the memory to use (None, or the method's memory with its chunks chosen for that prompt)."""
+    out = {}
+    for key in ("question", "paraphrase", "neighbour"):
+        ids, memory = prompt(key)
+        s = answer_score(model, ids, answer_ids(tokenizer, fact[key], fact["answer"]), memory)
+        out.update({f"{key}_{k}": v for k, v in s.items()})
+        if memory is not None and memory.chosen is not None:
+            out[f"{key}_chunks"] = memory.chosen[0].tolist()
+            out[f"{key}_chunk_scores"] = [round(x, 4) for x in memory.scores[0].tolist()]
+    out["neighbour_rise"] = out["neighbour_answer_logp"] - neighbour_base > NEIGHBOUR_RISE
+    if sample:
+        ids, memory = prompt("question")
+        if memory is not None and memory.chosen is not None:  # the batch of seeds chooses again (once, rows alike)
+            memory = replace(memory, chosen=None, entries=None)
+        texts = sample_texts(model, tokenizer, ids, memory, cfg)
+        out["hits"] = sum(first_word_hit(t, fact["answer"]) for t in texts)
+        out["anywhere"] = sum(fact["answer"] in t for t in texts)
+        out["example"] = texts[0][:80]
+    return out
+
+
+@torch.no_grad()
+def plain_perplexity(model, ids, memory, bos=(), window=128):
+    """Perplexity of a text under the model, read in windows of `window` tokens (each its own prompt, after bos, the
+    tokens a sequence starts with: with chunk retrieval each window chooses its own chunks from its own tokens)."""
+    nll, count = 0.0, 0
+    for lo in range(0, len(ids) - 1, window):
+        x = torch.tensor([list(bos) + ids[lo:lo + window + 1]], device=next(model.parameters()).device)
+        logits = model(x[:, :-1], memory=with_chunks(model, x[:, :-1], memory))[:, len(bos):]
+        nll += float(torch.nn.functional.cross_entropy(logits[0].float(), x[0, len(bos) + 1:], reduction="sum"))
+        count += x.shape[1] - 1 - len(bos)
+    return math.exp(nll / count)
+
+
+def run(cfg, model, tokenizer, done):
+    """Runs the benchmark; yields one record per (n, condition, fact). done: {record key: record} already run."""
+    settings = MemorySettings.of(cfg)
+    facts = load_facts(cfg["facts_split"])[:cfg["num_facts"] or None]
+    enc = tokenizer.encode
+    neighbour_base = {}
+    for fact in facts:
+        ids = tokenizer.prompt(fact["neighbour"])
+        neighbour_base[fact["question"]] = answer_score(model, ids, answer_ids(tokenizer, fact["neighbour"],
+                                                                              fact["answer"]))["answer_logp"]
+    run_settings = [cfg.get(k) for k in sorted(RUN_KEYS)]
+    base_key = hashlib.sha256(json.dumps(run_settings, default=str).encode()).hexdigest()[:12]  # conditions without memory
+    settings_key = hashlib.sha256(json.dumps(run_settings + [vars(settings)], sort_keys=True,
+                                             default=str).encode()).hexdigest()[:12]  # the method's
+    sampled = set(range(cfg["sample_facts"] if cfg["sample_facts"] else len(facts))) if cfg["num_seeds"] else set()
+    ppl_done = set()  # the n whose unrelated-text perplexity is measured (with the first memory of n facts)
+    for n in cfg["fact_counts"]:
+        for held_texts, held in stores_for(facts, n, cfg["seed"]):
+            for condition in cfg["conditions"]:
+                if condition in ("question", "in_context") and n != cfg["fact_counts"][0]:
+                    continue  # the same whatever the memory holds: run once
+                if condition in ("all_in_context", "bm25") and n == 1:
+                    continue  # with one paragraph both are the paragraph in the context: in_context
+                keys = {i: f"{settings_key if condition == 'method' else base_key}|{n}|{condition}|"
+                           f"{facts[i]['question']}" for i in held}
+                todo = [i for i in held if keys[i] not in done]
+                for i in held:
+                    if keys[i] in done:
+                        yield done[keys[i]]
+                ppl_key = f"{settings_key}|{n}|plain_perplexity"
+                if condition == "method" and ppl_key in done and ppl_key not in ppl_done:
+                    ppl_done.add(ppl_key)
+                    yield done[ppl_key]
+                if not todo:
+                    continue
+                memory, before = None, lambda i, key: ""
+                if condition == "in_context":
+                    before = lambda i, key: facts[i]["memory"]
+                elif condition == "all_in_context":
+                    joined = " ".join(held_texts)
+                    if len(enc(joined)) + 64 + cfg["max_new_tokens"] > min(model.config.block_size,
+                                                                              cfg["all_in_context_max_tokens"]):
+                        continue  # does not fit the window (or the cap on cost): no record
+                    before = lambda i, key: joined
+                elif condition == "bm25":
+                    best = {(i, key): b for key in ("question", "paraphrase", "neighbour")
+                            for i, b in zip(todo, bm25_best(held_texts, [facts[i][key] for i in todo]))}
+                    before = lambda i, key: held_texts[best[i, key]]
+                elif condition == "method":
+                    store = build_store(model, tokenizer, held_texts, settings.store_layers, cfg["bookkeeping_token"],
+                                        progress=len(held_texts) > 100, index=cfg["index"])
+                    check_store(store, model, settings)
+                    memory = Memory(store.to(cfg["device"]), settings)
+                    if cfg["plain_text"] and ppl_key not in ppl_done:  # the memory's harm to unrelated text, once an n
+                        ppl_done.add(ppl_key)
+                        ids = enc(cfg["plain_text"])
+                        yield dict(key=ppl_key, n=n, condition="plain_perplexity",
+                                   without=plain_perplexity(model, ids, None, tokenizer.bos),
+                                   with_memory=plain_perplexity(model, ids, memory, tokenizer.bos))
+
+                def prompt(key, i):
+                    ids = tokenizer.prompt(before(i, key) + facts[i][key])
+                    if memory is None or not settings.chunk_select:
+                        return ids, memory
+                    return ids, choose_chunks(model, torch.tensor([ids], device=cfg["device"]), memory)
+
+                for i in todo:
+                    fact = facts[i]
+                    record = dict(key=keys[i], n=n, condition=condition, fact=fact["question"], answer=fact["answer"],
+                                  kind=fact["kind"])
+                    record.update(score_fact(model, tokenizer, fact, lambda key: prompt(key, i), cfg,
+                                             neighbour_base[fact["question"]], sample=i in sampled))
+                    right = held_texts.index(fact["memory"])
+                    if condition == "bm25":
+                        record["right_text"] = best[i, "question"] == right
+                    elif "question_chunks" in record:
+                        _, starts, _ = memory.store.chunks(settings.chunk_by, settings.chunk_size)
+                        record["right_text"] = int(memory.store.text_ids[starts[record["question_chunks"][0]]]) == right
+                    yield record
+
+
+RUN_KEYS = ("init_from", "facts_split", "num_seeds", "sample_facts", "seed", "max_new_tokens", "temperature",
+            "top_k", "bookkeeping_token", "memory_mode", "index")
+
+
+def summarize(records, cfg):
+    """One row per (n, condition): recall by sampling and teacher-forced, paraphrase, neighbour specificity."""
+    rows = []
+    first_n = cfg["fact_counts"][0]
+    ppl = {r["n"]: r for r in records if r["condition"] == "plain_perplexity"}
+    records = [r for r in records if r["condition"] != "plain_perplexity"]
+    for n in cfg["fact_counts"]:
+        for condition in cfg["conditions"]:
+            source, read_as = (first_n if condition in ("question", "in_context") else n), condition
+            if condition in ("all_in_context", "bm25") and n == 1:
+                source, read_as = first_n, "in_context"  # the same thing with one paragraph
+            rs = [r for r in records if r["n"] == source and r["condition"] == read_as]
+            if not rs:
+                continue
+            row = dict(n=n, condition=condition, facts=len(rs),
+                       top1=sum(r["question_rank"] == 0 for r in rs) / len(rs),
+                       mean_logp=sum(r["question_first_logp"] for r in rs) / len(rs),
+                       paraphrase_top1=sum(r["paraphrase_rank"] == 0 for r in rs) / len(rs))
+            sampled = [r for r in rs if "hits" in r]
+            if sampled:
+                seeds = cfg["num_seeds"] * len(sampled)
+                row.update(sampled_facts=len(sampled), hit_rate=sum(r["hits"] for r in sampled) / seeds,
+                           anywhere_rate=sum(r["anywhere"] for r in sampled) / seeds)
+            row["neighbour_specificity"] = 1 - sum(r["neighbour_rise"] for r in rs) / len(rs)
+            if "right_text" in rs[0]:
+                row["right_text"] = sum(r["right_text"] for r in rs) / len(rs)
+            if condition == "method" and n in ppl:  # unrelated text's perplexity with the memory / without
+                row["plain_ppl_ratio"] = ppl[n]["with_memory"] / ppl[n]["without"]
+            rows.append(row)
+    return rows
+
+
+def plot(rows, records, cfg, out):
+    """Recall (first-word hit rate, or teacher-forced top-1 without sampling) against n, one line per condition."""
+    title = cfg["title"] or f"facts ({cfg['facts_split']}): {cfg['init_from']}, {cfg['num_seeds']} seeds per fact"
+    path = out / "facts.png"
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    metric = "hit_rate" if rows and all("hit_rate" in r for r in rows) else "top1"
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for condition in dict.fromkeys(r["condition"] for r in rows):
+        pts = [(r["n"], r[metric]) for r in rows if r["condition"] == condition]
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=condition.replace("_", " "))
+    ax.set_xscale("log")
+    ax.set_xlabel("facts in the memory (n)")
+    ax.set_ylabel("first-word hit rate over seeds" if metric == "hit_rate" else "answer is the top token")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
