@@ -70,11 +70,29 @@ recall_fact_counts = [10, 1000, 10000]
 recall_new_tokens = 20
 recall_config = "config/smollm2/recall_setting.py"
 open_tokens = 1_000_000  # opening a large store: stored tokens per head of a saved IVF store (GPT-2 shape, 1 layer)
-parts = ["throughput", "baseline", "context", "size", "recall", "open"]  # which sections to run
+rows_batch, rows_new_tokens = 100, 20  # part 'rows': exact mode's recomputed rows, batch and new tokens
+parts = ["throughput", "baseline", "context", "size", "recall", "open", "rows"]  # which sections to run
 # -----------------------------------------------------------------------------
 QUICK = dict(batch_sizes=[1, 8], max_new_tokens=20, baseline_tokens=10, context_lengths=[64, 256],
              context_repeats=3, store_sizes=[1_000, 100_000], size_new_tokens=20, size_repeats=2,
              recall_fact_counts=[10, 100], recall_new_tokens=10, open_tokens=100_000)
+
+
+def recompute_rows(name):
+    """Exact mode at batch rows_batch, the throughput rows' setting: per memory layer, the rows the batch recomputes
+    (every row from the first position whose selection changed in any row) against those each row would recompute
+    from its own first changed position (memory.Memory.recompute). Their ratio bounds what a per-row recompute
+    could save."""
+    model, tok = load_model(name if name != "gpt2" else model_path(name))
+    layers = dict(gpt2=gpt2_layers, smollm2=smollm2_layers, gemma3=gemma3_layers)[name]
+    store = build_store(model, tok, read_text(memory), layers, bookkeeping_token="<bos>" if name == "gemma3" else "\n",
+                        progress=False)
+    mem = Memory(store, settings_for(model.config.n_layer, layers), mode="exact", recompute={})
+    ids = torch.tensor([tok.prompt(start)] * rows_batch)
+    generate(model, ids, rows_new_tokens, temperature, top_k, mem,
+             [torch.Generator().manual_seed(seed + i) for i in range(rows_batch)])
+    new = rows_batch * (rows_new_tokens - 1)  # the rows a step computes at the least: its new token's
+    return [dict(model=name, layer=layer, batch_rows=b, own_rows=o, new=new) for layer, (b, o) in mem.recompute.items()]
 
 
 def settings_for(n_layer, layers, mf=None, bf=None):
@@ -591,6 +609,20 @@ def main():
         targets.append((f"opening a {open_tokens}-token IVF store and searching it, index saved (rebuilt: "
                         f"{best['index rebuilt']:.1f} s)", f"{best['index saved']:.1f} s", "a few seconds",
                         best["index saved"] <= 10))
+
+    if "rows" in parts:
+        print(f"\n### Exact mode: the rows recomputed\n\nExact mode, the throughput rows' setting, batch {rows_batch}, "
+              f"{rows_new_tokens} new tokens: per memory layer, summed over the steps, the rows the batch recomputes "
+              f"(every row from the first position whose selection changed in any row, as memory_attention does) "
+              f"and the rows each row would recompute from its own first changed position; 'new' is the rows of the "
+              f"new tokens alone (the least any step computes).\n")
+        out = []
+        for name in models:
+            print(f"recomputed rows: {name}", file=sys.stderr)
+            out += recompute_rows(name)
+        table(["model", ">layer", ">rows, whole batch", ">rows, per row", ">batch / per row", ">new tokens' rows"],
+              [[r["model"], r["layer"], r["batch_rows"], r["own_rows"], f"{r['batch_rows'] / r['own_rows']:.3f}",
+                r["new"]] for r in out])
 
     print("\n### Targets\n")
     table(["target", ">measured", "wanted", "met"],

@@ -20,7 +20,7 @@ init_from = "smollm2"  # the model the memory is for (as sample.py's default): t
 memory = ""  # memory text, or FILE:path
 mem_store = "mem_store"  # output directory
 layers = [6, 7, 8]  # layer indices (0-based) to keep keys/values for: the layers where knn_num > 0
-all_layers = False  # True: every layer (what the recall setting, config/sample_smollm2_type_2_method.py, reads)
+all_layers = False  # True: every layer (what the recall setting, config/smollm2/recall_setting.py, reads)
 bookkeeping_token = "\n"  # creation 2: prepended to each window of text, then dropped ('' = creation 1)
 index = "flat"  # 'flat' (exact), or FAISS's approximate 'ivf' (or 'hnsw') for very large memories
 append = False  # True: add the text to the existing store at mem_store (same model and layers)

@@ -72,8 +72,8 @@ def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, memory=Non
     """
     idx: [B, T] prompt ids -> [B, T + max_new_tokens]. With use_cache, a KV cache: in exact memory mode
     (memory.mode == 'exact', the paper's) every step still re-selects with the newest token's attention,
-    and recomputes, from the first memory layer on, each row from its own first position whose selection
-    changed: the same result as recomputing everything. In cached mode each new token uses the memory for
+    and recomputes, from the first memory layer on, the rows from the first position whose selection changed
+    (in any row of the batch): the same result as recomputing everything. In cached mode each new token uses the memory for
     its own output only. use_cache=False recomputes everything, as the paper did.
     """
     block_size = model.config.block_size

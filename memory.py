@@ -135,6 +135,8 @@ class Memory:
     trace: list = None    # set to [] to record every retrieval (see explain_trace())
     mode: str = None      # 'exact' or 'cached' (see SETTINGS); None: the settings' memory_mode
     stats: dict = None    # set to {} to count, per layer, [token-heads changed, token-heads seen] (paper Fig. 4)
+    recompute: dict = None  # exact mode, set to {} to count, per layer, [rows the batch recomputes, rows that each
+                            # row's own first changed position would need] (bench.py part 'rows')
     chosen: object = None  # chunk retrieval: the chunks each batch row reads, [B, chunk_select] (choose_chunks)
 
     entries: object = None  # chunk retrieval: which stored tokens each row reads (index, position, valid: [B, M])
@@ -285,6 +287,12 @@ def memory_attention(q, k, v, memory, layer, q_raw=None, k_raw=None, cache=None,
             if len(changed) > 0:
                 first = int(changed[0])
                 A, visible = attention(first)
+            if memory.recompute is not None and start:
+                row_changed = (S[..., :start] != before[..., :start]).flatten(1, 2).any(1)  # [B, start]
+                own_first = torch.where(row_changed.any(1), row_changed.float().argmax(1), start)
+                counts = memory.recompute.setdefault(layer, [0, 0])
+                counts[0] += B * (T - first)
+                counts[1] += int((T - own_first).sum())
             cache.state(layer)["selected"] = S
     elif visible is None:  # cached mode, one row: it sees all T positions
         S = select_positions(A[..., :cols], s.mem_frac, s.bookkeeping_frac)  # [B, H, 1, cols]

@@ -2,7 +2,7 @@
 Sample from a model with (and optionally without) a medium-term memory.
 
     python sample.py config/sample_gpt2_type_3_method.py
-    python sample.py config/sample_gpt2.py --start="The weather today" --num_samples=3
+    python sample.py config/paper/sample_no_memory.py --start="The weather today" --num_samples=3
 """
 import sys
 
