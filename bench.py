@@ -201,12 +201,11 @@ def throughput_rows(name):
     return rows
 
 
+# run in the first commit's tree (baseline_row): its module names, not today's
 BASELINE = r"""
 import json, sys, time, torch
-from loading import load_model
-from generation import generate
-from memory import Memory, MemorySettings
-from store import build_store
+from model import load_model, generate
+from memory import Memory, MemorySettings, build_store
 a = json.loads(sys.argv[1])
 model, tok = load_model(a["path"])
 settings = MemorySettings([a["knn"] if i in a["layers"] else 0 for i in range(model.config.n_layer)], a["mf"],
