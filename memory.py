@@ -59,6 +59,7 @@ SETTINGS = dict(
     chunk_layers=Setting([], ints_at_least(0), "layers whose queries score the chunks"),
     chunk_heads=Setting(None, nonempty_ints(), "of those layers' query heads, the ones that score (None: all)"),
     chunk_min_score=Setting(None, number(), "a chosen chunk is read only if its score reaches this (None: always)"),
+    chunk_skip=Setting(1, at_least(0), "the prompt's first positions, alike in every prompt, score no chunk"),
     mem_position=Setting("query", one_of("query", "before"), "attention, rotary models: where memory keys sit: "
                          "'query' (the query's own position) or 'before' (the chosen chunks laid out before the "
                          "context)"),
@@ -472,7 +473,7 @@ def retrieval_attention(q, k, v, memory, layer, q_raw=None, rotate=None, window=
 def choose_chunks(model, idx, memory):
     """
     Stage 1 of chunk retrieval: the model without memory reads the prompt idx [B, T]; in each of chunk_layers,
-    every query (pre-rotary) of positions 1.. (position 0, the prompt's first token, is the same whatever is
+    every query (pre-rotary) of positions chunk_skip.. (by default 1..: position 0 is the same whatever is
     asked) of the chunk_heads (default all) is compared with every stored key of its KV head: a chunk's score is
     the best match among its tokens, averaged over the queries, heads and layers. Each row takes its
     chunk_select best chunks.
@@ -487,7 +488,7 @@ def choose_chunks(model, idx, memory):
     score, terms = torch.zeros(R, C), 0
     for layer in s.chunk_layers:
         q = capture[layer][0].float().cpu()  # [R, H, T, d]
-        q = q[:, :, 1:] if q.shape[2] > 1 else q
+        q = q[:, :, s.chunk_skip:] if q.shape[2] > s.chunk_skip else q
         keys = store.keys[layer].float().cpu()  # [H_kv, N, d]
         H_kv, N, d = keys.shape
         group = q.shape[1] // H_kv

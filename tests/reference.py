@@ -248,10 +248,10 @@ def rotate_to(x, position, theta):
     return x * cos + torch.cat([-x[d // 2:], x[:d // 2]]) * sin
 
 
-def reference_choose_chunks(queries, store, chunk_layers, chunk_ids, n_chunks, heads=None):
+def reference_choose_chunks(queries, store, chunk_layers, chunk_ids, n_chunks, heads=None, skip=1):
     """queries: {layer: [H, T, d]} one prompt's (pre-rotary) queries. A chunk's score: for every layer, query
-    head (of heads; None: all) and position 1.., the best q . k / sqrt(d) among the chunk's stored tokens;
-    averaged. The n best chunks."""
+    head (of heads; None: all) and position skip.. (all of them in a prompt no longer than skip), the best
+    q . k / sqrt(d) among the chunk's stored tokens; averaged. The n best chunks."""
     chunks = sorted(set(chunk_ids))
     scores = []
     for c in chunks:
@@ -263,7 +263,7 @@ def reference_choose_chunks(queries, store, chunk_layers, chunk_ids, n_chunks, h
             keys = store.keys[layer].double()
             group = H // keys.shape[0]
             for h in range(H) if heads is None else heads:
-                for t in range(1 if T > 1 else 0, T):
+                for t in range(skip if T > skip else 0, T):
                     total += max(float(q[h, t] @ keys[h // group, i]) / math.sqrt(d) for i in members)
                     count += 1
         scores.append(total / count)

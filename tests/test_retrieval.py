@@ -97,10 +97,10 @@ def test_store_text_numbers_survive_save_append_and_load(llama, tmp_path):
     assert int(loaded.sentence_ids.max()) == 5
 
 
-@pytest.mark.parametrize("heads", [None, [1, 4, 5]])
-def test_choose_chunks_matches_reference(llama, heads):
+@pytest.mark.parametrize("heads,skip", [(None, 1), ([1, 4, 5], 1), (None, 0), ([1, 4, 5], 6), (None, 40)])
+def test_choose_chunks_matches_reference(llama, heads, skip):
     model, tok = llama
-    settings = attention_settings(4, chunk_select=2, chunk_layers=[1, 3], chunk_heads=heads)
+    settings = attention_settings(4, chunk_select=2, chunk_layers=[1, 3], chunk_heads=heads, chunk_skip=skip)
     store = build_store(model, tok, TEXTS, settings.store_layers, progress=False)
     prompts = [tok.encode("\nWhen does the ferry leave?"), tok.encode("\nWhat do the cats do? Purr.")]
     memory = choose_chunks(model, torch.tensor(prompts), Memory(store, settings))
@@ -109,7 +109,7 @@ def test_choose_chunks_matches_reference(llama, heads):
         with torch.no_grad():
             model(torch.tensor([p]), capture=capture)
         queries = {layer: capture[layer][0][0] for layer in capture}
-        ref = reference_choose_chunks(queries, store, settings.chunk_layers, store.text_ids.tolist(), 2, heads)
+        ref = reference_choose_chunks(queries, store, settings.chunk_layers, store.text_ids.tolist(), 2, heads, skip)
         assert memory.chosen[b].tolist() == ref
 
 
