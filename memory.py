@@ -71,7 +71,7 @@ SETTINGS = dict(
 
 def method_defaults():
     """{name: default} of every method setting, fresh copies: what the scripts start from."""
-    return {name: list(s.default) if isinstance(s.default, list) else s.default for name, s in SETTINGS.items()}
+    return vars(MemorySettings())
 
 
 def _settings_field(s):

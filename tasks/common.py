@@ -119,11 +119,23 @@ def touched_row(runs):
     return dict(touched_share=json.dumps({int(k): round(v, 5) for k, v in shares.items()})) if shares else {}
 
 
-def plot_touched(rows, path):
-    """Per layer, the share of token-heads the method changed (paper Fig. 4), one line per point."""
+def pyplot():
+    """matplotlib's pyplot, drawing to files only (no display needed)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    return plt
+
+
+def save(plt, fig, path):
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_touched(rows, path):
+    """Per layer, the share of token-heads the method changed (paper Fig. 4), one line per point."""
+    plt = pyplot()
     rows = [r for r in rows if r.get("touched_share")]
     if not rows:
         return
@@ -134,22 +146,31 @@ def plot_touched(rows, path):
     ax.set_xlabel("layer (0-based)")
     ax.set_ylabel("token-heads changed by the method (%)")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(plt, fig, path)
 
 
-def bar_or_box_axes(names):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def plot_points(names, draw, ylabel, title, path):
+    """One column per point (draw(ax) draws them at x = 1, 2, ...), the points' names below."""
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(names) + 2), 4.5))
-    return plt, fig, ax
-
-
-def finish_plot(plt, fig, ax, names, title, path):
+    draw(ax)
+    ax.set_ylabel(ylabel)
     ax.set_xticks(range(1, len(names) + 1), names, rotation=30, ha="right", fontsize=8)
     ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(plt, fig, path)
+
+
+def plot_rates(rows, x, y, xlabel, ylabel, title, path):
+    """A rate (rows' y, 0..1) against rows' x on a log scale, one line per condition."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for condition in dict.fromkeys(r["condition"] for r in rows):
+        pts = [(r[x], r[y]) for r in rows if r["condition"] == condition]
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=condition.replace("_", " "))
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=9)
+    save(plt, fig, path)

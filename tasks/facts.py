@@ -15,7 +15,7 @@ from facts import answer_ids, answer_score, load_facts, stores_for
 from generation import generate
 from memory import Memory, MemorySettings, Setting, choose_chunks, with_chunks
 from store import build_store, check_store
-from tasks.common import first_word_hit
+from tasks.common import first_word_hit, plot_rates
 
 SETTINGS = dict(
     facts_split=Setting("dev", None, "'dev' (tune on it), 'test' (report on it) or a .jsonl path"),
@@ -226,22 +226,8 @@ def summarize(records, cfg):
 
 def plot(rows, records, cfg, out):
     """Recall (first-word hit rate, or teacher-forced top-1 without sampling) against n, one line per condition."""
-    title = cfg["title"] or f"facts ({cfg['facts_split']}): {cfg['init_from']}, {cfg['num_seeds']} seeds per fact"
-    path = out / "facts.png"
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     metric = "hit_rate" if rows and all("hit_rate" in r for r in rows) else "top1"
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for condition in dict.fromkeys(r["condition"] for r in rows):
-        pts = [(r["n"], r[metric]) for r in rows if r["condition"] == condition]
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=condition.replace("_", " "))
-    ax.set_xscale("log")
-    ax.set_xlabel("facts in the memory (n)")
-    ax.set_ylabel("first-word hit rate over seeds" if metric == "hit_rate" else "answer is the top token")
-    ax.set_ylim(-0.02, 1.02)
-    ax.legend(fontsize=8)
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    plot_rates(rows, "n", metric, "facts in the memory (n)",
+               "first-word hit rate over seeds" if metric == "hit_rate" else "answer is the top token",
+               cfg["title"] or f"facts ({cfg['facts_split']}): {cfg['init_from']}, {cfg['num_seeds']} seeds per fact",
+               out / "facts.png")

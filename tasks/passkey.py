@@ -17,6 +17,7 @@ from configurator import ConfigError, at_least, ints_at_least
 from generation import generate
 from memory import Memory, MemorySettings, Setting
 from store import build_store
+from tasks.common import plot_rates
 
 SETTINGS = dict(
     passkey_lengths=Setting([1024, 4096, 16384, 65536], ints_at_least(1), "haystack lengths in tokens"),
@@ -103,19 +104,5 @@ def summarize(records, cfg):
 
 def plot(rows, records, cfg, out):
     """Hit rate against haystack length, one line per condition."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for condition in dict.fromkeys(r["condition"] for r in rows):
-        pts = [(r["haystack_tokens"], r["rate"]) for r in rows if r["condition"] == condition]
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=condition.replace("_", " "))
-    ax.set_xscale("log")
-    ax.set_xlabel("haystack tokens")
-    ax.set_ylabel("continuation begins with the pass key")
-    ax.set_ylim(-0.02, 1.02)
-    ax.legend(fontsize=8)
-    ax.set_title(cfg["title"] or f"passkey: {cfg['init_from']}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(out / "passkey.png", dpi=120)
-    plt.close(fig)
+    plot_rates(rows, "haystack_tokens", "rate", "haystack tokens", "continuation begins with the pass key",
+               cfg["title"] or f"passkey: {cfg['init_from']}", out / "passkey.png")

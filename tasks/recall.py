@@ -2,8 +2,8 @@
 question alone, the memory text in the context, or the memory; and with the answer substituted in the memory."""
 from configurator import ConfigError
 from memory import Setting
-from tasks.common import (bar_or_box_axes, by_point, finish_plot, first_word_hit, plot_touched, sample_point, sweep,
-                          touched_row, with_keys)
+from tasks.common import (by_point, first_word_hit, plot_points, plot_touched, sample_point, sweep, touched_row,
+                          with_keys)
 
 SETTINGS = dict(
     answer=Setting("Vancouver", None, "the word the continuation should begin with"),
@@ -58,10 +58,7 @@ def summarize(records, cfg):
 
 def plot(rows, records, cfg, out):
     names = [r["point"] for r in rows]
-    plt, fig, ax = bar_or_box_axes(names)
-    bars = ax.bar(range(1, len(names) + 1), [r["hits"] for r in rows], color="tab:blue")
-    ax.bar_label(bars)
-    ax.set_ylabel(f"runs beginning with the answer (of {rows[0]['n']})")
-    finish_plot(plt, fig, ax, names, cfg["title"] or f"recall: {cfg['init_from']}, {rows[0]['n']} seeds x "
-                                                      f"{cfg['max_new_tokens']} tokens", out / "recall.png")
+    draw = lambda ax: ax.bar_label(ax.bar(range(1, len(names) + 1), [r["hits"] for r in rows], color="tab:blue"))
+    plot_points(names, draw, f"runs beginning with the answer (of {rows[0]['n']})", cfg["title"] or
+                f"recall: {cfg['init_from']}, {rows[0]['n']} seeds x {cfg['max_new_tokens']} tokens", out / "recall.png")
     plot_touched(rows, out / "touched_share.png")

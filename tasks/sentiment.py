@@ -4,7 +4,7 @@ import torch
 
 from configurator import ConfigError
 from memory import Setting
-from tasks.common import bar_or_box_axes, by_point, finish_plot, plot_touched, sample_point, sweep, touched_row, with_keys
+from tasks.common import by_point, plot_points, plot_touched, sample_point, sweep, touched_row, with_keys
 
 SETTINGS = dict(
     baseline=Setting(True, None, "also the model without memory"),
@@ -85,11 +85,11 @@ def summarize(records, cfg):
 def plot(rows, records, cfg, out):
     """VADER compound per point, a box each; and the share of token-heads changed per layer."""
     names, runs = [r["point"] for r in rows], by_point(records)
-    plt, fig, ax = bar_or_box_axes(names)
-    ax.boxplot([[r["scores"]["compound"] for r in runs[n]] for n in names], showfliers=True)
-    ax.set_ylabel("VADER compound of the continuation")
-    ax.set_ylim(-1.05, 1.05)
-    ax.axhline(0, color="grey", lw=0.5)
-    finish_plot(plt, fig, ax, names, cfg["title"] or f"sentiment: {cfg['init_from']}, {rows[0]['n']} seeds x "
-                                                      f"{cfg['max_new_tokens']} tokens", out / "sentiment.png")
+
+    def draw(ax):
+        ax.boxplot([[r["scores"]["compound"] for r in runs[n]] for n in names], showfliers=True)
+        ax.set_ylim(-1.05, 1.05)
+        ax.axhline(0, color="grey", lw=0.5)
+    plot_points(names, draw, "VADER compound of the continuation", cfg["title"] or f"sentiment: {cfg['init_from']}, "
+                f"{rows[0]['n']} seeds x {cfg['max_new_tokens']} tokens", out / "sentiment.png")
     plot_touched(rows, out / "touched_share.png")
