@@ -1,20 +1,16 @@
 """
 How fast generation is: tokens/s with and without memory beside transformers' generate on the same
-weights, the slow baseline (the first committed version), and what the memory adds per token as the
-context and the memory grow. Prints one markdown report; docs/performance.md holds a full run.
+weights, and what the memory adds per token as the context and the memory grow. Prints one markdown report; docs/performance.md holds a full run.
 
     python bench.py                  # the full run: about 20 minutes on 2 CPU cores
     python bench.py --quick=True     # small sizes, about 2 minutes, for development
 """
 import datetime
-import json
 import os
 import platform
 import resource
 import shlex
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -23,9 +19,8 @@ import numpy as np
 import torch
 
 from configurator import configure, read_text
-import store as store_module
 from memory import Memory, MemorySettings
-from store import MemoryStore, build_store
+from store import TORCH_SEARCH_MAX, MemoryStore, build_store
 from generation import KVCache, generate, sample_next
 from loading import load_model
 from tasks.common import layers_to_knn
@@ -50,9 +45,6 @@ knn = 5
 gpt2_layers = [6, 7, 8]  # the paper's layers 7-9
 smollm2_layers = [14, 15, 16]  # three consecutive middle layers of 30
 gemma3_layers = [6, 7, 8]  # three consecutive middle layers of 18 (local ones: the sliding window applies)
-# the slow baseline: the first committed version (no KV cache, FAISS searched head by head), exact, batch 1
-baseline_commit = "34d0c9d"
-baseline_tokens = 100
 # memory overhead against context length: GPT-2 shape, cached mode, MF 0 and BF 0 (position 0 alone is
 # selected), gpt2_layers, batch 1; the prompt is L - context_new_tokens tokens, the steps timed reach L
 context_lengths = [64, 128, 256, 512, 1024]
@@ -69,30 +61,11 @@ size_repeats = 5  # MF 0 runs (MF 5's, far above the noise, run once)
 recall_fact_counts = [10, 1000, 10000]
 recall_new_tokens = 20
 recall_config = "config/smollm2/recall_setting.py"
-open_tokens = 1_000_000  # opening a large store: stored tokens per head of a saved IVF store (GPT-2 shape, 1 layer)
-rows_batch, rows_new_tokens = 100, 20  # part 'rows': exact mode's recomputed rows, batch and new tokens
-parts = ["throughput", "baseline", "context", "size", "recall", "open", "rows"]  # which sections to run
+parts = ["throughput", "context", "size", "recall"]  # which sections to run
 # -----------------------------------------------------------------------------
-QUICK = dict(batch_sizes=[1, 8], max_new_tokens=20, baseline_tokens=10, context_lengths=[64, 256],
+QUICK = dict(batch_sizes=[1, 8], max_new_tokens=20, context_lengths=[64, 256],
              context_repeats=3, store_sizes=[1_000, 100_000], size_new_tokens=20, size_repeats=2,
-             recall_fact_counts=[10, 100], recall_new_tokens=10, open_tokens=100_000)
-
-
-def recompute_rows(name):
-    """Exact mode at batch rows_batch, the throughput rows' setting: per memory layer, the rows the batch recomputes
-    (every row from the first position whose selection changed in any row) against those each row would recompute
-    from its own first changed position (memory.Memory.recompute). Their ratio bounds what a per-row recompute
-    could save."""
-    model, tok = load_model(name if name != "gpt2" else model_path(name))
-    layers = dict(gpt2=gpt2_layers, smollm2=smollm2_layers, gemma3=gemma3_layers)[name]
-    store = build_store(model, tok, read_text(memory), layers, bookkeeping_token="<bos>" if name == "gemma3" else "\n",
-                        progress=False)
-    mem = Memory(store, settings_for(model.config.n_layer, layers), mode="exact", recompute={})
-    ids = torch.tensor([tok.prompt(start)] * rows_batch)
-    generate(model, ids, rows_new_tokens, temperature, top_k, mem,
-             [torch.Generator().manual_seed(seed + i) for i in range(rows_batch)])
-    new = rows_batch * (rows_new_tokens - 1)  # the rows a step computes at the least: its new token's
-    return [dict(model=name, layer=layer, batch_rows=b, own_rows=o, new=new) for layer, (b, o) in mem.recompute.items()]
+             recall_fact_counts=[10, 100], recall_new_tokens=10)
 
 
 def settings_for(n_layer, layers, mf=None, bf=None):
@@ -199,47 +172,6 @@ def throughput_rows(name):
             print(f"  {label} | batch {B} | {what} | memory {mode}: {rows[-1]['tps']:.1f} tokens/s", file=sys.stderr)
     del hf
     return rows
-
-
-# run in the first commit's tree (baseline_row): its module names, not today's
-BASELINE = r"""
-import json, sys, time, torch
-from model import load_model, generate
-from memory import Memory, MemorySettings, build_store
-a = json.loads(sys.argv[1])
-model, tok = load_model(a["path"])
-settings = MemorySettings([a["knn"] if i in a["layers"] else 0 for i in range(model.config.n_layer)], a["mf"],
-                          a["bf"], a["ts"], False, a["r"])
-mem = Memory(build_store(model, tok, a["memory"], settings.layers, progress=False), settings)
-ids = torch.tensor([tok.encode(a["start"])])
-t = time.perf_counter()
-out = generate(model, ids, a["n"], a["temperature"], a["top_k"], mem, torch.Generator().manual_seed(a["seed"]))
-print(json.dumps(dict(seconds=time.perf_counter() - t, new=out.shape[1] - ids.shape[1])))
-"""
-
-
-def baseline_row():
-    """The first committed version, exported with git archive into a temporary directory and run there,
-    in a subprocess: its generate recomputes the whole sequence every token, with FAISS head by head."""
-    with tempfile.TemporaryDirectory() as tmp:
-        archive = subprocess.run(["git", "-C", str(REPO), "archive", baseline_commit], capture_output=True, check=True)
-        subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
-        args = dict(path=model_path("gpt2"), knn=knn, layers=gpt2_layers, mf=mem_frac, bf=bookkeeping_frac,
-                    ts=knn_softmax_influence, r=resid_frac, memory=read_text(memory), start=start,
-                    n=baseline_tokens, temperature=temperature, top_k=top_k, seed=seed)
-
-        def run():
-            r = subprocess.run([sys.executable, "-c", BASELINE, json.dumps(args)], cwd=tmp, capture_output=True,
-                               text=True, env=dict(os.environ, PYTHONPATH=tmp))
-            if r.returncode != 0:
-                raise RuntimeError(f"the baseline failed: {r.stderr.strip().splitlines()[-1]}")
-            return json.loads(r.stdout.strip().splitlines()[-1])
-
-        _, others, res = undisturbed(run)  # others: over the whole subprocess, its model loading included
-    assert res["new"] == baseline_tokens
-    return dict(model="GPT-2 small shape, random weights", batch=1,
-                what=f"first commit {baseline_commit}: no KV cache, FAISS head by head", mode="exact",
-                tokens=baseline_tokens, seconds=res["seconds"], tps=baseline_tokens / res["seconds"], others=others)
 
 
 # -----------------------------------------------------------------------------
@@ -367,7 +299,7 @@ def size_rows():
         exact = None
         for kind in ("flat", approx_index):  # one big index at a time: at 1M tokens each holds 1.5-3 GB
             store = make_store(n, kind)
-            uses_index = kind != "flat" or n > store_module.TORCH_SEARCH_MAX
+            uses_index = kind != "flat" or n > TORCH_SEARCH_MAX
             build = timed(lambda: [store.index(store_layer, h) for h in range(H)])[0] if uses_index else 0.0
             search, (_, _, _, _, idx) = timed(lambda: store.search(store_layer, heads, queries, knn))
             exact = idx if kind == "flat" else exact
@@ -417,41 +349,6 @@ def recall_rows():
     return rows
 
 
-# -----------------------------------------------------------------------------
-
-# -----------------------------------------------------------------------------
-# opening a large saved store: its FAISS index loaded against rebuilt
-
-def open_rows():
-    """Seconds from load_store to the first search of every head having returned, for a saved IVF store of
-    open_tokens per head (GPT-2 small shape: 12 heads of 64, one layer, random keys): with the index saved beside
-    the tensors, and with it rebuilt (as every load did before stores kept their index). Measured in turns."""
-    from store import load_store, save_store
-    H, d, n = 12, 64, open_tokens
-    g = torch.Generator().manual_seed(0)
-    keys = torch.randn(H, n, d, generator=g)
-    meta = dict(n_head=H, n_query_head=H, head_dim=d, layers=[0], index="ivf", model="random", model_fingerprint="-",
-                bookkeeping_token="\n", tokenizer="-", texts=["-"])
-    queries, heads = torch.randn(H, d, generator=g), torch.arange(H)
-    rows = []
-    (REPO / "out").mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=REPO / "out") as tmp:
-        store = MemoryStore(meta, {0: keys}, {0: keys.clone()}, torch.zeros(n, dtype=torch.long))
-        save_s, _ = timed(lambda: save_store(store, Path(tmp) / "s"))
-        size = sum(f.stat().st_size for f in (Path(tmp) / "s").iterdir()) / 2**30
-        del store
-        for how in ("index rebuilt", "index saved", "index rebuilt", "index saved"):
-            def open_and_search():
-                st = load_store(Path(tmp) / "s")
-                if how == "index rebuilt":
-                    st._index.clear()
-                return st.search(0, heads, queries, knn)
-            seconds, _ = timed(open_and_search)
-            rows.append(dict(how=how, seconds=seconds, save=save_s, gib=size))
-            print(f"  open {n} tokens, {how}: {seconds:.1f} s", file=sys.stderr)
-    return rows
-
-
 def table(header, rows):
     """A markdown table; header: column names, a leading '>' right-aligns the column."""
     print("| " + " | ".join(h.lstrip(">") for h in header) + " |")
@@ -479,14 +376,11 @@ def main():
         print(f"throughput: {name}", file=sys.stderr)
         rows += throughput_rows(name)
         rss.append((f"after the throughput rows of {name}", peak_rss_mib()))
-    if "gpt2" in models and "baseline" in parts:
-        print("the slow baseline", file=sys.stderr)
-        rows.append(baseline_row())
     tps = {(r["model"], r["batch"], r["what"].split(":")[0], r["mode"]): r["tps"] for r in rows}
     hf = {(r["model"], r["batch"]): r["tps"] for r in rows if r["what"].startswith("transformers")}
     if rows:
         mem_name = memory[5:] if memory.startswith("FILE:") else "the text given"
-        print(f"\n### Tokens/s\n\nPrompt {start!r}, {max_new_tokens} new tokens (the baseline: {baseline_tokens}), "
+        print(f"\n### Tokens/s\n\nPrompt {start!r}, {max_new_tokens} new tokens, "
               f"top-k {top_k}, temperature {temperature}, sampled with seed {seed} + row. Memory: {mem_name}, Type 3, "
               f"k {knn}, MF {mem_frac:g}, BF {bookkeeping_frac:g}, TS {knn_softmax_influence:g}, r {resid_frac:g}, in "
               f"layers {gpt2_layers} (GPT-2), {smollm2_layers} (SmolLM2) and {gemma3_layers} (Gemma 3). tokens/s = batch × new tokens / wall time "
@@ -508,13 +402,6 @@ def main():
         ratio = tps[model, B, "mtm `generate`", "cached"] / hf[model, B]
         targets.append((f"{short}, cached mode, batch {B}: × transformers without memory", f"{ratio:.2f}", "≥ 0.8",
                         ratio >= 0.8))
-    slow = [r for r in rows if r["what"].startswith("first commit")]
-    if slow:
-        gpt2 = slow[0]["model"]
-        ratio = tps[gpt2, B, "mtm `generate`", "exact"] / slow[0]["tps"]
-        targets.append((f"GPT-2 small shape, exact mode, batch {B}: × the slow baseline (batch 1)", f"{ratio:.1f}",
-                        "≥ 10", ratio >= 10))
-
     if "gpt2" in models and "context" in parts:
         print("context length", file=sys.stderr)
         ctx = context_rows()
@@ -593,35 +480,6 @@ def main():
             ratio = at[0]["ms"] / rec[i - 1]["ms"]
             targets.append(("recall setting, 1000-fact memory, cached, batch 100: per-token cost × no memory",
                             f"{ratio:.2f}", "≤ 1.3", ratio <= 1.3))
-
-    if "open" in parts:
-        print("opening a large store", file=sys.stderr)
-        opened = open_rows()
-        rss.append(("after opening the large store", peak_rss_mib()))
-        print(f"\n### Opening a large store\n\nA saved IVF store of {open_tokens} tokens per head (GPT-2 small shape: "
-              f"12 heads of 64, one layer, random keys; {opened[0]['gib']:.1f} GiB on disk, saved in "
-              f"{opened[0]['save']:.0f} s, the index built then): seconds from load_store to the first search of every "
-              f"head having returned (k {knn}), with the FAISS index loaded from the store, and rebuilt as every load "
-              f"did before stores kept it. Two runs each, in turns (the file is in the page cache after the first).\n")
-        table(["index", ">seconds to open and search"], [[r["how"], f"{r['seconds']:.1f}"] for r in opened])
-        best = {how: min(r["seconds"] for r in opened if r["how"] == how) for how in ("index saved", "index rebuilt")}
-        targets.append((f"opening a {open_tokens}-token IVF store and searching it, index saved (rebuilt: "
-                        f"{best['index rebuilt']:.1f} s)", f"{best['index saved']:.1f} s", "a few seconds",
-                        best["index saved"] <= 10))
-
-    if "rows" in parts:
-        print(f"\n### Exact mode: the rows recomputed\n\nExact mode, the throughput rows' setting, batch {rows_batch}, "
-              f"{rows_new_tokens} new tokens: per memory layer, summed over the steps, the rows the batch recomputes "
-              f"(every row from the first position whose selection changed in any row, as memory_attention does) "
-              f"and the rows each row would recompute from its own first changed position; 'new' is the rows of the "
-              f"new tokens alone (the least any step computes).\n")
-        out = []
-        for name in models:
-            print(f"recomputed rows: {name}", file=sys.stderr)
-            out += recompute_rows(name)
-        table(["model", ">layer", ">rows, whole batch", ">rows, per row", ">batch / per row", ">new tokens' rows"],
-              [[r["model"], r["layer"], r["batch_rows"], r["own_rows"], f"{r['batch_rows'] / r['own_rows']:.3f}",
-                r["new"]] for r in out])
 
     print("\n### Targets\n")
     table(["target", ">measured", "wanted", "met"],

@@ -76,10 +76,9 @@ def peek(key, default, argv=None):
     return value
 
 
-def configure(namespace, argv=None, skip=(), rules=None):
+def configure(namespace, argv=None, rules=None):
     """Apply config files and --key=value overrides from argv (default sys.argv[1:]) to namespace, in order,
-    then check every value (check_settings; rules: {setting: check} beyond RULES; skip: settings the script
-    checks itself)."""
+    then check every value (RULES, and rules: {setting: check}, which replace RULES' checks of those settings)."""
     argv = sys.argv[1:] if argv is None else argv
     known = settings_of(namespace)
     for where, updates in updates_of(argv):
@@ -93,7 +92,7 @@ def configure(namespace, argv=None, skip=(), rules=None):
                 hint = f" (did you mean {', '.join(close)}?)" if close else ""
                 raise ConfigError(f"{where}: unknown setting '{key}'{hint}")
             namespace[key] = known[key] = check_value(key, value, known[key], where)
-    check_settings(known, skip, rules)
+    check_values(known, dict(RULES, **(rules or {})))
     return known
 
 
@@ -117,8 +116,7 @@ def _device_ok(value):
 
 
 def _text_ok(value):
-    if isinstance(value, str) and value.startswith("FILE:"):
-        read_text(value)  # raises ConfigError with one line
+    read_text(value)  # FILE:path: raises ConfigError with one line if it cannot be read
     return None
 
 
@@ -159,15 +157,12 @@ RULES = {  # the scripts' own settings (the method's: memory.SETTINGS, checked b
 }
 
 
-def check_settings(settings, skip=(), rules=None):
-    """ConfigError, one line, for the first setting whose value is not allowed (RULES, and rules). skip: settings a
-    script checks its own way (evaluate.py's facts mode allows num_seeds = 0: teacher-forced scores only)."""
-    rules = dict(RULES, **(rules or {}))
-    for key, value in settings.items():
-        if rules.get(key) is not None and key not in skip and value is not None:
-            problem = rules[key](value)
-            if problem:
-                raise ConfigError(f"{key} = {value!r}: {problem}")
+def check_values(values, checks, error=ConfigError):
+    """error, one line, for the first value whose check (value -> None, or what is wrong with it) finds a problem."""
+    for key, value in values.items():
+        problem = checks[key](value) if checks.get(key) is not None and value is not None else None
+        if problem:
+            raise error(f"{key} = {value!r}: {problem}")
 
 
 def read_text(value):

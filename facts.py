@@ -93,8 +93,7 @@ def stores_for(facts, n, seed=0):
     if n <= 1:
         return [([f["memory"]], [i]) for i, f in enumerate(facts)]
     if n >= len(facts):
-        texts = memory_texts(facts, n, seed)
-        return [(texts, list(range(len(facts))))]
+        return [(memory_texts(facts, n, seed), list(range(len(facts))))]
     order = list(range(len(facts)))
     random.Random(seed).shuffle(order)
     groups = []

@@ -49,14 +49,6 @@ class RMSNorm(nn.Module):
         return (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)).to(x.dtype) * self.weight
 
 
-def rotary_cos_sin(rope_theta, head_dim, T, device):
-    """cos, sin [T, head_dim] for positions 0..T-1 (transformers' layout: two halves, not interleaved)."""
-    inv_freq = 1.0 / rope_theta ** (torch.arange(0, head_dim, 2, device=device).float() / head_dim)
-    freqs = torch.outer(torch.arange(T, device=device).float(), inv_freq)
-    emb = torch.cat((freqs, freqs), dim=-1)
-    return emb.cos(), emb.sin()
-
-
 def rotary_at(rope_theta, head_dim, positions):
     """cos, sin [..., head_dim] at any integer positions [...] (negative too: memory laid out before the context)."""
     inv_freq = 1.0 / rope_theta ** (torch.arange(0, head_dim, 2, device=positions.device).float() / head_dim)
@@ -161,8 +153,8 @@ class Llama(nn.Module):
         table = self.rotary.get(theta)
         if table is None or table[0].shape[0] < end or table[0].dtype != like.dtype or table[0].device != like.device:
             n = min(max(end, 2 * (table[0].shape[0] if table is not None else 256)), self.config.block_size)
-            self.rotary[theta] = table = tuple(t.to(like.dtype) for t in
-                                               rotary_cos_sin(theta, self.config.head_dim, n, like.device))
+            cs = rotary_at(theta, self.config.head_dim, torch.arange(n, device=like.device)[None])  # [1, 1, n, d]
+            self.rotary[theta] = table = tuple(t[0, 0].to(like.dtype) for t in cs)
         return table
 
     def forward(self, idx, memory=None, capture=None, cache=None, last_only=False):

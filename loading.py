@@ -116,14 +116,13 @@ def load_transformers_model(hf_class, name_or_path):
     return hf_class.from_pretrained(name_or_path, dtype=torch.float32)
 
 
-def from_pretrained(name_or_path, model_type=None, name=None):
+def from_pretrained(name_or_path, name=None):
     """Our model with a transformers checkpoint's weights: a local directory (its config.json says the family) or
     a GPT-2 name (through transformers' cache or the hub)."""
     import transformers
     path = Path(name_or_path)
-    if model_type is None:
-        config = path / "config.json"
-        model_type = json.loads(config.read_text()).get("model_type") if config.is_file() else "gpt2"
+    config = path / "config.json"
+    model_type = json.loads(config.read_text()).get("model_type") if config.is_file() else "gpt2"
     if model_type not in FAMILIES:
         raise WeightsUnavailable(f"{name_or_path}: model_type '{model_type}' is not one of {', '.join(FAMILIES)}")
     family = FAMILIES[model_type]
@@ -201,14 +200,13 @@ def load_model(init_from, device="cpu", dtype="float32"):
         raise WeightsUnavailable(f"unknown init_from '{init_from}': use smollm2, gemma3, one of {', '.join(GPT2_NAMES)}, "
                                  f"or a local transformers-format directory")
     config = json.loads((path / "config.json").read_text()) if path is not None else {"model_type": "gpt2"}
-    model = from_pretrained(path or init_from, config.get("model_type"), name)
+    model = from_pretrained(path or init_from, name)
     if config.get("model_type") == "gpt2":
         tokenizer = gpt2_tokenizer(path)
     else:  # Gemma's tokenizer adds <bos>, as transformers' does
         bos = [config["bos_token_id"]] if config.get("model_type") == "gemma3_text" else []
         tokenizer = hf_tokenizer(path, name, bos)
-    dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-    return model.to(device=device, dtype=dtypes[dtype]), tokenizer
+    return model.to(device=device, dtype=getattr(torch, dtype)), tokenizer  # dtype: checked by configurator.RULES
 
 
 def transformers_logging_quiet():

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, make_dataclass, replace
 import torch
 from torch.nn import functional as F
 
-from configurator import at_least, between, ints_at_least, nonempty_ints, number, one_of
+from configurator import at_least, between, check_values, ints_at_least, nonempty_ints, number, one_of
 
 
 class MemorySettingsError(ValueError):
@@ -97,11 +97,7 @@ class _SettingsMethods:
 
     def check(self):
         """One line for a setting out of range (MemorySettingsError); the scripts call it before loading a model."""
-        for name, setting in SETTINGS.items():
-            value = getattr(self, name)
-            problem = setting.check(value) if setting.check is not None and value is not None else None
-            if problem:
-                raise MemorySettingsError(f"{name} = {value!r}: {problem}")
+        check_values(vars(self), {name: setting.check for name, setting in SETTINGS.items()}, MemorySettingsError)
         if self.retrieval == "blend" and (self.chunk_select or self.mem_position != "query"):
             raise MemorySettingsError("chunk_select and mem_position apply to retrieval='attention' only")
         if self.retrieval == "attention" and self.search == "key_l2" and not self.chunk_select:
@@ -136,8 +132,6 @@ class Memory:
     trace: list = None    # set to [] to record every retrieval (see explain_trace())
     mode: str = None      # 'exact' or 'cached' (see SETTINGS); None: the settings' memory_mode
     stats: dict = None    # set to {} to count, per layer, [token-heads changed, token-heads seen] (paper Fig. 4)
-    recompute: dict = None  # exact mode, set to {} to count, per layer, [rows the batch recomputes, rows that each
-                            # row's own first changed position would need] (bench.py part 'rows')
     chosen: object = None  # chunk retrieval: the chunks each batch row reads, [B, chunk_select] (choose_chunks)
 
     entries: object = None  # chunk retrieval: which stored tokens each row reads (index, position, valid: [B, M])
@@ -288,12 +282,6 @@ def memory_attention(q, k, v, memory, layer, q_raw=None, k_raw=None, cache=None,
             if len(changed) > 0:
                 first = int(changed[0])
                 A, visible = attention(first)
-            if memory.recompute is not None and start:
-                row_changed = (S[..., :start] != before[..., :start]).flatten(1, 2).any(1)  # [B, start]
-                own_first = torch.where(row_changed.any(1), row_changed.float().argmax(1), start)
-                counts = memory.recompute.setdefault(layer, [0, 0])
-                counts[0] += B * (T - first)
-                counts[1] += int((T - own_first).sum())
             cache.state(layer)["selected"] = S
     elif visible is None:  # cached mode, one row: it sees all T positions
         S = select_positions(A[..., :cols], s.mem_frac, s.bookkeeping_frac)  # [B, H, 1, cols]

@@ -68,8 +68,6 @@ def main():
         print("note: knn_num is set but no memory is given (memory or mem_store): sampling without memory")
 
     prompt = tokenizer.prompt(read_text(start))
-    if len(prompt) == len(tokenizer.bos):
-        raise ConfigError("start is empty: give a prompt (the paper uses '\\n' followed by text)")
     window = model.config.block_size
     if len(prompt) > window:  # generate reads the context's last `window` tokens
         print(f"note: the prompt has {len(prompt)} tokens, the model's window {window}: its last {window} tokens "

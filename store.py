@@ -5,7 +5,6 @@ head, and the store on disk (a directory: manifest.json written last, one safete
 The method that reads it: memory.py.
 """
 
-import hashlib
 import itertools
 import json
 import math
@@ -21,6 +20,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
+from embedded import file_sha256
 from loading import weights_fingerprint
 
 FORMAT_VERSION = 1
@@ -82,10 +82,8 @@ class MemoryStore:
 
     def to(self, device):
         """Keys and values on the device the model runs on (the exact torch search runs there too)."""
-        self.keys = {layer: t.to(device) for layer, t in self.keys.items()}
-        self.values = {layer: t.to(device) for layer, t in self.values.items()}
-        self.sink_keys = {layer: t.to(device) for layer, t in self.sink_keys.items()}
-        self.sink_values = {layer: t.to(device) for layer, t in self.sink_values.items()}
+        for name in ("keys", "values", "sink_keys", "sink_values"):
+            setattr(self, name, {layer: t.to(device) for layer, t in getattr(self, name).items()})
         return self
 
     def index(self, layer, head, metric="key_l2"):
@@ -250,12 +248,9 @@ def read_texts(model, tokenizer, texts, layers, bookkeeping_token, progress=True
             for row, j in enumerate(batch):
                 keys[layer][j] = k[row, :, len(prefix):len(pieces[j])]
                 values[layer][j] = v[row, :, len(prefix):len(pieces[j])]
-    for layer in layers:
-        for j, piece in enumerate(pieces):
-            keys[layer][j], values[layer][j] = keys[layer][first[tuple(piece)]], values[layer][first[tuple(piece)]]
     for parts in (keys, values):  # one layer at a time, each layer's pieces released once joined
         for layer in layers:
-            parts[layer] = torch.cat(parts[layer], dim=1).contiguous()
+            parts[layer] = torch.cat([parts[layer][first[tuple(p)]] for p in pieces], dim=1).contiguous()
     as_tensor = lambda xs: torch.tensor(xs, dtype=torch.int64)
     return keys, values, as_tensor(token_ids), as_tensor(text_ids), as_tensor(sentence_ids)
 
@@ -351,21 +346,10 @@ def check_store(store, model, settings=None):
 # -----------------------------------------------------------------------------
 # on disk: a directory with manifest.json (written last) and one safetensors file. No pickle.
 
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _write_durably(path, write):
     write(path)
     with open(path, "rb+") as f:
         os.fsync(f.fileno())
-
-
-LOCK = ".lock"
 
 
 def store_lock(path):
@@ -376,7 +360,7 @@ def store_lock(path):
     if path.exists() and not path.is_dir():
         raise MemoryStoreError(f"{path} exists and is not a directory")
     path.mkdir(parents=True, exist_ok=True)
-    return FileLock(str(path / LOCK))
+    return FileLock(str(path / ".lock"))
 
 
 def save_store(store, path):
@@ -407,7 +391,7 @@ def save_store(store, path):
             tensors[f"layer{layer}.sink_values"] = store.sink_values[layer].contiguous()
     tmp = path / f".tensors-{uuid.uuid4().hex}.tmp"
     _write_durably(tmp, lambda p: save_file(tensors, str(p)))
-    sha = _sha256(tmp)
+    sha = file_sha256(tmp)
     tensors_file = f"tensors-{sha[:16]}.safetensors"
     os.replace(tmp, path / tensors_file)
     meta = dict(store.meta, format_version=FORMAT_VERSION, token_count=len(store),
@@ -442,7 +426,7 @@ def load_store(path):
     file = path / tensors_file
     if not file.is_file():
         raise MemoryStoreError(f"memory store {path} is incomplete: {tensors_file} is missing; {rebuild}")
-    if _sha256(file) != sha:
+    if file_sha256(file) != sha:
         raise MemoryStoreError(f"memory store {path} is corrupted: {tensors_file} does not match its checksum "
                                f"(truncated or changed); {rebuild}")
     try:

@@ -1,5 +1,6 @@
 """What the generation tasks (sentiment, recall) share: sweep points, sampling a point over seeds, resuming."""
 import hashlib
+import itertools
 import json
 
 import torch
@@ -26,13 +27,8 @@ def layers_to_knn(pattern, n_layer, k):
 def layer_label(knn_list):
     """[0, 5, 5, 0, 5] -> 'layers 1-2,4' (0-based indices, consecutive ones as ranges)."""
     on = [i for i, k in enumerate(knn_list) if k > 0]
-    runs = []
-    for i in on:
-        if runs and i == runs[-1][1] + 1:
-            runs[-1][1] = i
-        else:
-            runs.append([i, i])
-    return "layers " + (",".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs) or "none")
+    runs = [[i for _, i in run] for _, run in itertools.groupby(enumerate(on), lambda x: x[1] - x[0])]  # consecutive
+    return "layers " + (",".join(f"{r[0]}" if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs) or "none")
 
 
 def sweep(cfg, n_layer):
@@ -62,9 +58,21 @@ def with_keys(points, cfg):
     run = {k: cfg[k] for k in ("init_from", "start", "max_new_tokens", "temperature", "top_k", "bookkeeping_token",
                                "one_text_per_line")}
     for p in points:
-        p["key"] = hashlib.sha256(json.dumps([p["condition"], p["method"], p["memory_text"], run],
-                                             sort_keys=True).encode()).hexdigest()[:16]
+        p["key"] = digest([p["condition"], p["method"], p["memory_text"], run], 16)
     return points
+
+
+def digest(obj, n=12):
+    """A short hash of settings (JSON, keys sorted): the part of a record key that says what was run."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:n]
+
+
+def sample_seeds(model, tokenizer, prompt, memory, seeds, cfg):
+    """One continuation of the prompt ids per seed, in one batch: (ids [len(seeds), T'], the new text of each)."""
+    x = torch.tensor([prompt] * len(seeds), device=cfg["device"])
+    gens = [torch.Generator(device=cfg["device"]).manual_seed(s) for s in seeds]
+    y = generate(model, x, cfg["max_new_tokens"], cfg["temperature"], cfg["top_k"] or None, memory, gens)
+    return y, [tokenizer.decode(row[len(prompt):].tolist()) for row in y]
 
 
 def first_word_hit(text, word):
@@ -92,10 +100,7 @@ def sample_point(point, cfg, model, tokenizer, done, score):
     runs = []
     for lo in range(0, len(seeds), cfg["batch_size"]):
         batch = seeds[lo:lo + cfg["batch_size"]]
-        x = torch.tensor([prompt] * len(batch), device=cfg["device"])
-        gens = [torch.Generator(device=cfg["device"]).manual_seed(s) for s in batch]
-        y = generate(model, x, cfg["max_new_tokens"], cfg["temperature"], cfg["top_k"] or None, mem, gens)
-        texts = [tokenizer.decode(row[len(prompt):].tolist()) for row in y]
+        y, texts = sample_seeds(model, tokenizer, prompt, mem, batch, cfg)
         for s, text, scores in zip(batch, texts, score(texts, y, len(prompt))):
             runs.append(dict(point=point["name"], key=f"{point['key']}|{s}", condition=point["condition"],
                              method=point["method"], seed=s, text=text, scores=scores))

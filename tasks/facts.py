@@ -3,8 +3,6 @@ The fact benchmark as an evaluation task (`evaluate.py` mode 'facts'; the benchm
 every condition (question only, the fact's paragraph in the context, all n paragraphs in it, the BM25-best one in it,
 the method) over memories of n facts; teacher-forced scores for every fact and sampled first-word hits for some.
 """
-import hashlib
-import json
 import math
 from dataclasses import replace
 
@@ -12,10 +10,9 @@ import torch
 
 from configurator import ConfigError, at_least, ints_at_least, read_text
 from facts import answer_ids, answer_score, load_facts, stores_for
-from generation import generate
 from memory import Memory, MemorySettings, Setting, choose_chunks, with_chunks
 from store import build_store, check_store
-from tasks.common import first_word_hit, plot_rates
+from tasks.common import digest, first_word_hit, plot_rates, sample_seeds
 
 SETTINGS = dict(
     facts_split=Setting("dev", None, "'dev' (tune on it), 'test' (report on it) or a .jsonl path"),
@@ -61,15 +58,6 @@ def bm25_best(texts, queries):
     return [int(r[0]) for r in found]
 
 
-def sample_texts(model, tokenizer, prompt_ids, memory, cfg):
-    """cfg['num_seeds'] continuations of one prompt (seeds seed, seed + 1, ...), decoded."""
-    seeds = [cfg["seed"] + i for i in range(cfg["num_seeds"])]
-    x = torch.tensor([prompt_ids] * len(seeds), device=cfg["device"])
-    gens = [torch.Generator(device=cfg["device"]).manual_seed(s) for s in seeds]
-    y = generate(model, x, cfg["max_new_tokens"], cfg["temperature"], cfg["top_k"] or None, memory, gens)
-    return [tokenizer.decode(row[len(prompt_ids):].tolist()) for row in y]
-
-
 def score_fact(model, tokenizer, fact, prompt, cfg, neighbour_base, sample):
     """Every metric of one fact under one condition. prompt(key) -> (ids, memory): the prompt for the fact's
     question, paraphrase or neighbour under the condition (its text placed before it where the condition says so),
@@ -87,7 +75,7 @@ def score_fact(model, tokenizer, fact, prompt, cfg, neighbour_base, sample):
         ids, memory = prompt("question")
         if memory is not None and memory.chosen is not None:  # the batch of seeds chooses again (once, rows alike)
             memory = replace(memory, chosen=None, entries=None)
-        texts = sample_texts(model, tokenizer, ids, memory, cfg)
+        _, texts = sample_seeds(model, tokenizer, ids, memory, [cfg["seed"] + i for i in range(cfg["num_seeds"])], cfg)
         out["hits"] = sum(first_word_hit(t, fact["answer"]) for t in texts)
         out["anywhere"] = sum(fact["answer"] in t for t in texts)
         out["example"] = texts[0][:80]
@@ -118,9 +106,7 @@ def run(cfg, model, tokenizer, done):
         neighbour_base[fact["question"]] = answer_score(model, ids, answer_ids(tokenizer, fact["neighbour"],
                                                                               fact["answer"]))["answer_logp"]
     run_settings = [cfg.get(k) for k in sorted(RUN_KEYS)]
-    base_key = hashlib.sha256(json.dumps(run_settings, default=str).encode()).hexdigest()[:12]  # conditions without memory
-    settings_key = hashlib.sha256(json.dumps(run_settings + [vars(settings)], sort_keys=True,
-                                             default=str).encode()).hexdigest()[:12]  # the method's
+    base_key, settings_key = digest(run_settings), digest(run_settings + [vars(settings)])  # no memory; the method
     sampled = set(range(cfg["sample_facts"] if cfg["sample_facts"] else len(facts))) if cfg["num_seeds"] else set()
     ppl_done = set()  # the n whose unrelated-text perplexity is measured (with the first memory of n facts)
     for n in cfg["fact_counts"]:
@@ -133,9 +119,7 @@ def run(cfg, model, tokenizer, done):
                 keys = {i: f"{settings_key if condition == 'method' else base_key}|{n}|{condition}|"
                            f"{facts[i]['question']}" for i in held}
                 todo = [i for i in held if keys[i] not in done]
-                for i in held:
-                    if keys[i] in done:
-                        yield done[keys[i]]
+                yield from (done[keys[i]] for i in held if keys[i] in done)
                 ppl_key = f"{settings_key}|{n}|plain_perplexity"
                 if condition == "method" and ppl_key in done and ppl_key not in ppl_done:
                     ppl_done.add(ppl_key)

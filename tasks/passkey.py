@@ -7,8 +7,6 @@ The haystack as a memory: cut into texts of `text_periods` filler periods (about
 its own (identical texts are read once), the key inside one of them; chunk retrieval chooses the text. The
 haystack in the context, while it fits the window, is the upper bound. `evaluate.py` mode 'passkey'.
 """
-import hashlib
-import json
 import random
 
 import torch
@@ -17,7 +15,7 @@ from configurator import ConfigError, at_least, ints_at_least
 from generation import generate
 from memory import Memory, MemorySettings, Setting
 from store import build_store
-from tasks.common import plot_rates
+from tasks.common import digest, plot_rates
 
 SETTINGS = dict(
     passkey_lengths=Setting([1024, 4096, 16384, 65536], ints_at_least(1), "haystack lengths in tokens"),
@@ -59,8 +57,7 @@ def haystack(tokenizer, n_tokens, rng, text_periods=10):
 def run(cfg, model, tokenizer, done):
     """Yields one record per (haystack length, trial, condition)."""
     settings = MemorySettings.of(cfg)
-    run_key = hashlib.sha256(json.dumps([cfg[k] for k in ("init_from", "seed", "max_new_tokens", "bookkeeping_token")]
-                                        + [vars(settings)], sort_keys=True).encode()).hexdigest()[:12]
+    run_key = digest([cfg[k] for k in ("init_from", "seed", "max_new_tokens", "bookkeeping_token")] + [vars(settings)])
     rng = random.Random(cfg["seed"])
     q = tokenizer.encode(QUESTION)
     device = cfg["device"]

@@ -91,18 +91,3 @@ def test_generation_past_the_context_keeps_going(gpt2, stores):
         assert out.shape[1] == idx.shape[1] + 70
         slow = generate(model, idx, 70, temperature=0, memory=mem, use_cache=False)
         assert out.tolist() == slow.tolist()
-
-
-def test_exact_mode_counts_the_rows_it_recomputes(gpt2, stores):
-    """Memory.recompute: the batch recomputes every row from the first position any row changed, so at least what
-    each row's own first change needs; a batch of one row needs exactly that."""
-    model, tok = gpt2
-    prompt = tok.encode("\nCats are horrible and")
-    rows = {}
-    for B in (1, 3):
-        mem = Memory(stores[0], SETTINGS[0], mode="exact", recompute={})
-        generate(model, torch.tensor([prompt] * B), 8, temperature=1.0, memory=mem,
-                 generator=[torch.Generator().manual_seed(s) for s in range(B)])
-        rows[B] = mem.recompute
-        assert set(mem.recompute) == {1, 2} and all(batch >= own > 0 for batch, own in mem.recompute.values())
-    assert all(batch == own for batch, own in rows[1].values())
