@@ -328,10 +328,9 @@ def size_rows():
 def recall_rows():
     """Per-token cost of the recall setting with memories of n facts, beside no memory, batch max(batch_sizes)."""
     import facts
-    from evaluate import method_settings
     cfg = {}
     exec(compile(Path(recall_config).read_text(), recall_config, "exec"), cfg)
-    settings = replace(method_settings(cfg), chunk_min_score=None)  # the cost of reading: no question turned away
+    settings = replace(MemorySettings.of(cfg), chunk_min_score=None)  # the cost of reading: no question turned away
     model, tok = load_model("smollm2")
     test = facts.load_facts("test")
     B = max(batch_sizes)
