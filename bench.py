@@ -20,7 +20,8 @@ import torch
 
 from configurator import configure, read_text
 from memory import Memory, MemorySettings
-from store import TORCH_SEARCH_MAX, MemoryStore, build_store
+from reading import build_store
+from store import TORCH_SEARCH_MAX, MemoryStore
 from generation import KVCache, generate, sample_next
 from loading import load_model
 from tasks.common import layers_to_knn

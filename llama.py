@@ -169,6 +169,8 @@ class Llama(nn.Module):
             n = x.shape[1]  # the last rows, up to position end: more where exact memory mode recomputes
             cos, sin = self.rotary_table(block.self_attn.rope_theta, end, x)
             x = block(x, cos[end - n:end], sin[end - n:end], memory, capture, cache, end - n)
+            if capture and all(c is not None for c in capture.values()):
+                return None  # reading memory text needs the captured layers' keys and values, nothing above them
         if cache is not None:
             cache.length = end
         return self.lm_head(self.model.norm(x[:, -(1 if last_only else T):]))

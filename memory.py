@@ -403,9 +403,8 @@ def retrieval_attention(q, k, v, memory, layer, q_raw=None, rotate=None, window=
         if memory.chunk_cache is not None and layer in memory.chunk_cache:  # the same at every generated token
             mem_k, mem_v, mem_k_rot = memory.chunk_cache[layer]
         else:
-            safe = index.clamp(min=0)
-            mem_k = memory.store.keys[layer][:, safe].permute(1, 0, 2, 3).to(q.dtype)
-            mem_v = memory.store.values[layer][:, safe].permute(1, 0, 2, 3).to(v.dtype)
+            mem_k, mem_v = memory.store.gather(layer, index.clamp(min=0))  # [H_kv, B, M, d]: the rows read alone
+            mem_k, mem_v = mem_k.permute(1, 0, 2, 3).to(q.dtype), mem_v.permute(1, 0, 2, 3).to(v.dtype)
             if sink.any():  # entry -2 - j: the store's bookkeeping token j (chunk_layout)
                 at, where = (-2 - index).clamp(min=0), sink[:, None, :, None]
                 sink_k, sink_v = memory.store.sink_keys[layer][:, at], memory.store.sink_values[layer][:, at]
@@ -477,8 +476,7 @@ def choose_chunks(model, idx, memory):
     for layer in s.chunk_layers:
         q = capture[layer][0].float().cpu()  # [R, H, T, d]
         q = q[:, :, s.chunk_skip:] if q.shape[2] > s.chunk_skip else q
-        keys = store.keys[layer].float().cpu()  # [H_kv, N, d]
-        H_kv, N, d = keys.shape
+        H_kv, N, d = store.meta["n_head"], len(store), q.shape[-1]
         group = q.shape[1] // H_kv
         heads = range(q.shape[1]) if s.chunk_heads is None else s.chunk_heads
         for kv in range(H_kv):
@@ -486,15 +484,18 @@ def choose_chunks(model, idx, memory):
             if not mine:
                 continue
             queries = q[:, mine].reshape(R, -1, d)  # [R, Q, d]: those heads' queries, all positions
+            keys = store.head_keys(layer, kv)  # [N, d], kept in RAM by the store
             best = torch.full((R, queries.shape[1], C), float("-inf"))
             for lo in range(0, N, 65536):  # blocks of stored tokens: [R, Q, 65536] at a time
-                sims = queries @ keys[kv, lo:lo + 65536].T
+                sims = queries @ keys[lo:lo + 65536].float().cpu().T
                 best = best.scatter_reduce(-1, chunk_of[lo:lo + 65536].expand_as(sims), sims, "amax")
             score += best.sum(dim=1) / math.sqrt(d)
             terms += queries.shape[1]
     score /= terms
+    if store.forgotten:  # a forgotten text's chunks are never chosen
+        score[:, torch.isin(store.text_ids[starts], torch.tensor(sorted(store.forgotten)))] = float("-inf")
     best, top = score.topk(min(s.chunk_select, C), dim=-1)  # [R, c], best first
-    read = best >= s.chunk_min_score if s.chunk_min_score is not None else torch.ones_like(best, dtype=torch.bool)
+    read = best >= s.chunk_min_score if s.chunk_min_score is not None else best > float("-inf")
     sink = store.sink_length if s.mem_sink and s.mem_position == "before" else 0
     return replace(memory, chosen=top[inverse], scores=best[inverse], chunk_cache={},
                    entries=chunk_layout(top[inverse], starts, lengths, idx.device, read[inverse], sink))

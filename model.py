@@ -102,7 +102,8 @@ class GPT(nn.Module):
 
     def forward(self, idx, memory=None, capture=None, cache=None, last_only=False):
         """idx: [B, T] token ids -> logits [B, T, vocab]. memory: a memory.Memory or None.
-        capture: {layer: None} to be filled with that layer's (keys, values), for building a memory.
+        capture: {layer: None} to be filled with that layer's (q, k, v), for building a memory: the forward stops
+        after the last of those layers and returns None.
         cache: a KVCache holding the positions before idx, extended with idx's.
         last_only: logits of the last position only, [B, 1, vocab] (generation needs no more)."""
         T = idx.shape[1]
@@ -113,6 +114,8 @@ class GPT(nn.Module):
         x = self.transformer.wte(idx) + self.transformer.wpe(torch.arange(start, end, device=idx.device))
         for block in self.transformer.h:
             x = block(x, memory, capture, cache, end - x.shape[1])  # x: the last rows, up to position end
+            if capture and all(c is not None for c in capture.values()):
+                return None  # reading memory text needs the captured layers' keys and values, nothing above them
         if cache is not None:
             cache.length = end
         return self.lm_head(self.transformer.ln_f(x[:, -(1 if last_only else T):]))

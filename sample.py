@@ -12,7 +12,9 @@ from configurator import ConfigError, configure, read_text
 from generation import generate
 from loading import WeightsUnavailable, load_model
 from memory import Memory, MemorySettings, MemorySettingsError, explain_trace, method_defaults, with_chunks
-from store import MemoryStoreError, build_store, check_store, load_store, memory_texts
+from disk import load_store
+from reading import build_store, memory_texts
+from store import MemoryStoreError, check_store
 from tasks.sentiment import vader
 
 # -----------------------------------------------------------------------------

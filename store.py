@@ -1,30 +1,21 @@
 """
-The memory store: keys, values and token ids per (layer, KV head), captured while the unmodified model reads
-memory texts, with the text and sentence each token came from (the chunks of chunk retrieval), a k-NN index per
-head, and the store on disk (a directory: manifest.json written last, one safetensors file; no pickle).
-The method that reads it: memory.py.
+The memory store's data: keys, values and token ids per (layer, KV head), captured while the unmodified model
+reads memory texts (reading.py), with the text and sentence each token came from (the chunks of chunk
+retrieval), in parts (disk.py keeps each part in a segment file), a k-NN index per head, the texts forgotten,
+and the checks that a store fits a model. The method that reads it: memory.py, through gather(), head_keys(),
+chunks() and search().
 """
 
 import itertools
-import json
 import math
-import os
-import uuid
-from pathlib import Path
 
 import faiss
 import numpy as np
 import torch
-from filelock import FileLock
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
-from tqdm import tqdm
 
-from embedded import file_sha256
 from loading import weights_fingerprint
 
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
+FORMAT_VERSION = 2  # 1: one tensors file (before segments)
 
 
 class MemoryStoreError(ValueError):
@@ -35,21 +26,110 @@ TORCH_SEARCH_MAX = 65536  # exact search as one batched matmul up to this many t
 
 
 class MemoryStore:
-    def __init__(self, meta, keys, values, token_ids, text_ids=None, sentence_ids=None, sink_keys=None,
-                 sink_values=None):
-        self.meta = meta            # JSON-able description, see build_store()
-        self.keys = keys            # {layer: [n_head, N, head_dim] float32}
-        self.values = values        # {layer: [n_head, N, head_dim] float32}
-        self.token_ids = token_ids  # [N] int64, the memory token at each stored position
-        # [N] int64: which memory text, and which sentence (numbered through the store), each token came from
-        self.text_ids = torch.zeros_like(token_ids) if text_ids is None else text_ids
-        self.sentence_ids = self.text_ids.clone() if sentence_ids is None else sentence_ids  # saved apart
-        # {layer: [n_head, P, head_dim]}: the bookkeeping token(s) every window was read after, the attention sink
+    """
+    Stored tokens in parts (a store on disk: one part per segment file, memory-mapped; a store read in RAM: one
+    part). Each part maps names to tensors: 'layer{l}.keys', 'layer{l}.values' [H_kv, n, d] (any float dtype:
+    the store's kv_dtype), 'token_ids', 'text_ids', 'sentence_ids' [n]. What every prompt needs (token, text and
+    sentence numbers, the chooser's keys: head_keys) is held in RAM; keys and values are read through gather(),
+    which touches only the rows asked for. verify(part, start byte, end byte), where given, checks the bytes of a
+    part's file before they are first used (disk.py).
+    """
+
+    def __init__(self, meta, keys=None, values=None, token_ids=None, text_ids=None, sentence_ids=None,
+                 sink_keys=None, sink_values=None, parts=None, verify=None, forgotten=()):
+        self.meta = meta  # JSON-able description, see reading.build_store()
+        if parts is None:  # one part in RAM
+            n = len(token_ids)
+            text_ids = torch.zeros_like(token_ids) if text_ids is None else text_ids
+            parts = [dict({f"layer{layer}.keys": k for layer, k in keys.items()},
+                          **{f"layer{layer}.values": v for layer, v in values.items()}, token_ids=token_ids,
+                          text_ids=text_ids, sentence_ids=text_ids.clone() if sentence_ids is None else sentence_ids)]
+            assert all(t.shape[-2] == n for name, t in parts[0].items() if name.startswith("layer"))
+        self.parts, self.verify = parts, verify
+        self.offsets = [0] + list(itertools.accumulate(len(p["token_ids"]) for p in parts))  # each part's first token
+        # [N] int64: the memory token at each stored position, and the text and sentence (numbered through the
+        # store) it came from
+        self.token_ids, self.text_ids, self.sentence_ids = (torch.cat([self._read(i, name) for i in range(len(parts))])
+                                                            for name in ("token_ids", "text_ids", "sentence_ids"))
+        # {layer: [H_kv, P, d]}: the bookkeeping token(s) every window was read after, the attention sink
         # (memory.py lays them out before chosen chunks: mem_sink); empty for stores saved before they were kept
         self.sink_keys = sink_keys or {}
         self.sink_values = sink_values or {}
-        self._index = {}            # (layer, head, metric) -> FAISS index, built on first search
+        self.forgotten = set(forgotten)  # text numbers forgotten (disk.forget): never chosen, searched or read
+        self._index = {}  # (layer, head, metric) -> FAISS index, built on first search
         self._chunks = {}
+        self._head_keys = {}
+        self._layers = {}
+        self.path, self.segments = None, []  # a store opened from disk: its directory and segments (disk.py)
+
+    def extend(self, parts, texts):
+        """Add parts after the store's (reading.append_text), and their texts."""
+        self.parts = self.parts + parts
+        self.offsets = [0] + list(itertools.accumulate(len(p["token_ids"]) for p in self.parts))
+        for name in ("token_ids", "text_ids", "sentence_ids"):
+            setattr(self, name, torch.cat([getattr(self, name)] + [p[name] for p in parts]))
+        self.meta = dict(self.meta, texts=self.meta["texts"] + texts, token_count=len(self.token_ids))
+        for cache in (self._index, self._chunks, self._head_keys, self._layers):
+            cache.clear()
+
+    def _read(self, i, name, rows=None):
+        """Part i's tensor `name`, checked first where the part is on disk; rows: [m] positions in the part (of
+        every head), None: all. Only the blocks holding those rows are checked (and read from disk)."""
+        t = self.parts[i][name]
+        if self.verify is not None:
+            self.verify(i, name, rows)
+        return t if rows is None else t[..., rows, :]
+
+    @property
+    def layers(self):
+        return sorted(int(name[5:-5]) for name in self.parts[0] if name.endswith(".keys") and "sink" not in name)
+
+    def layer(self, layer, what="keys"):
+        """A whole layer's keys (or values) [H_kv, N, d], all parts joined: for small stores (the paper's k-NN
+        search, tests); large ones are read through gather() and head_keys()."""
+        if len(self.parts) == 1:
+            return self._read(0, f"layer{layer}.{what}")
+        if (layer, what) not in self._layers:
+            self._layers[layer, what] = torch.cat([self._read(i, f"layer{layer}.{what}")
+                                                   for i in range(len(self.parts))], dim=1)
+        return self._layers[layer, what]
+
+    @property
+    def keys(self):
+        return {layer: self.layer(layer, "keys") for layer in self.layers}
+
+    @property
+    def values(self):
+        return {layer: self.layer(layer, "values") for layer in self.layers}
+
+    def gather(self, layer, index):
+        """Keys and values of stored tokens index [...] (any shape, 0 <= index < N): each [H_kv, ..., d], in the
+        store's dtype. Reads only those rows (from each part that holds some)."""
+        flat = index.reshape(-1).cpu()
+        part = torch.searchsorted(torch.tensor(self.offsets[1:]), flat, right=True)
+        out = []
+        for what in ("keys", "values"):
+            first = self.parts[0][f"layer{layer}.{what}"]
+            rows = first.new_empty(first.shape[0], len(flat), first.shape[-1])
+            for i in part.unique().tolist():
+                sel = (part == i).nonzero().squeeze(1)
+                rows[:, sel] = self._read(i, f"layer{layer}.{what}", flat[sel] - self.offsets[i]).to(rows.device)
+            out.append(rows.view(rows.shape[0], *index.shape, rows.shape[-1]).to(index.device))
+        return out
+
+    def head_keys(self, layer, kv):
+        """One KV head's keys of every stored token [N, d], the store's dtype: what chunk retrieval's chooser
+        compares every prompt with, read once and kept in RAM."""
+        if (layer, kv) not in self._head_keys:
+            self._head_keys[layer, kv] = torch.cat([self._read(i, f"layer{layer}.keys")[kv]
+                                                    for i in range(len(self.parts))])
+        return self._head_keys[layer, kv]
+
+    def forgotten_tokens(self):
+        """[N] bool: the stored tokens of forgotten texts (None when nothing is forgotten)."""
+        if not self.forgotten:
+            return None
+        return torch.isin(self.text_ids, torch.tensor(sorted(self.forgotten), dtype=self.text_ids.dtype))
 
     def chunks(self, chunk_by="text", chunk_size=64):
         """Chunks are runs of consecutive stored tokens: a text, a sentence, or a block of chunk_size tokens of
@@ -76,21 +156,22 @@ class MemoryStore:
         """How many bookkeeping tokens the store keeps (0: none, or a store saved before they were kept)."""
         return next(iter(self.sink_keys.values())).shape[1] if self.sink_keys else 0
 
-    @property
-    def layers(self):
-        return sorted(self.keys)
-
     def to(self, device):
-        """Keys and values on the device the model runs on (the exact torch search runs there too)."""
-        for name in ("keys", "values", "sink_keys", "sink_values"):
-            setattr(self, name, {layer: t.to(device) for layer, t in getattr(self, name).items()})
+        """Keys and values on the device the model runs on (the exact torch search runs there too); a store on
+        disk stays where it is unless the device is another than the CPU."""
+        for part in self.parts:
+            part.update({name: t.to(device) for name, t in part.items() if name.startswith("layer")})
+        self.sink_keys = {layer: t.to(device) for layer, t in self.sink_keys.items()}
+        self.sink_values = {layer: t.to(device) for layer, t in self.sink_values.items()}
+        self._layers.clear()
+        self._head_keys.clear()
         return self
 
     def index(self, layer, head, metric="key_l2"):
         """The FAISS index of one (layer, KV head): the manifest's `index` ('flat', 'hnsw' or 'ivf'), over squared
         L2 distance (metric 'key_l2'), inner product ('query_ip') or inner product of unit keys ('query_cos')."""
         if (layer, head, metric) not in self._index:
-            keys = self.keys[layer][head].float().cpu().numpy()
+            keys = self.layer(layer)[head].float().cpu().numpy()
             if metric == "query_cos":
                 keys = keys / np.maximum(np.linalg.norm(keys, axis=1, keepdims=True), 1e-12)
             kind, d = self.meta.get("index", "flat"), self.meta["head_dim"]
@@ -135,7 +216,7 @@ class MemoryStore:
             if metric != "key_l2":
                 dist = -dist  # FAISS gives similarities for inner product
         found = idx >= 0
-        keys, values = self.keys[layer], self.values[layer]
+        keys, values = self.layer(layer, "keys"), self.layer(layer, "values")
         kv_idx, safe = kv.to(keys.device)[:, None], idx.clamp(min=0).to(keys.device)
         dev = queries.device
         return (keys[kv_idx, safe].to(dev), values[kv_idx, safe].to(dev), found.to(dev),
@@ -143,7 +224,7 @@ class MemoryStore:
 
     def torch_search(self, layer, kv, queries, k, metric="key_l2"):
         """Exact search for all queries at once: queries grouped by KV head into a padded batch, one matmul."""
-        keys = self.keys[layer]  # [H_kv, N, d]
+        keys = self.layer(layer).float()  # [H_kv, N, d]
         if metric == "query_cos":
             keys = keys / keys.norm(dim=-1, keepdim=True).clamp(min=1e-12)
         H_kv, N, d = keys.shape
@@ -159,12 +240,18 @@ class MemoryStore:
                     + (keys ** 2).sum(-1)[:, None, :]).clamp(min=0)  # [H_kv, S_max, N]
         else:  # similarity, negated so that the nearest is the smallest
             dist = -(padded @ keys.transpose(1, 2))
+        dead = self.forgotten_tokens()
+        if dead is not None:  # forgotten texts' tokens are never found
+            dist = dist.masked_fill(dead.to(keys.device), float("inf"))
         top_i = torch.topk(dist, min(k, N), dim=-1, largest=False).indices[kv[order], slot]  # [S, k] sorted
         found_k = keys[kv[order][:, None], top_i]
         if metric == "key_l2":  # the winners' distances again, directly: the expansion above loses precision near 0
             top_d = ((found_k - padded[kv[order], slot][:, None]) ** 2).sum(-1)
         else:
             top_d = -(found_k @ padded[kv[order], slot][:, :, None]).squeeze(-1)
+        if dead is not None:
+            gone = dead.to(keys.device)[top_i]
+            top_d, top_i = top_d.masked_fill(gone, float("inf")), top_i.masked_fill(gone, -1)
         out_d = torch.full((S, k), float("inf"), device=keys.device)
         out_i = torch.full((S, k), -1, dtype=torch.long, device=keys.device)
         out_d[order, :top_i.shape[-1]] = top_d
@@ -180,136 +267,23 @@ class MemoryStore:
         idx = np.full((len(kv), k), -1, dtype=np.int64)
         q = queries.detach().float().cpu().numpy()
         indexes = {head: self.index(layer, head, metric) for head in kv.unique().tolist()}  # built with every thread
+        dead = self.forgotten_tokens()
+        params = {}
+        if dead is not None:  # forgotten texts' tokens are never found: FAISS skips them while it searches
+            sel = faiss.IDSelectorNot(faiss.IDSelectorBatch(dead.nonzero().squeeze(1).numpy().astype(np.int64)))
+            kind = self.meta.get("index", "flat")
+            params = dict(params=faiss.SearchParametersIVF(sel=sel, nprobe=next(iter(indexes.values())).nprobe)
+                          if kind == "ivf" else faiss.SearchParametersHNSW(sel=sel, efSearch=64) if kind == "hnsw"
+                          else faiss.SearchParameters(sel=sel))
         threads = faiss.omp_get_max_threads()
         faiss.omp_set_num_threads(1 if len(kv) < 64 else threads)
         try:
             for head, index in indexes.items():
                 rows = (kv == head).nonzero().squeeze(1).numpy()
-                dist[rows], idx[rows] = index.search(np.ascontiguousarray(q[rows]), k)
+                dist[rows], idx[rows] = index.search(np.ascontiguousarray(q[rows]), k, **params)
         finally:
             faiss.omp_set_num_threads(threads)
         return torch.from_numpy(dist), torch.from_numpy(idx)
-
-
-def capture_kv(model, ids, layers):
-    """Run the unmodified model (retrieval off) on ids [B, T] and return {layer: (keys, values)}, each
-    [B, n_head, T, d] (rotary models: pre-rotary keys)."""
-    capture = {layer: None for layer in layers}
-    with torch.no_grad():
-        model(ids, capture=capture)
-    return {layer: (k.float().cpu(), v.float().cpu()) for layer, (q, k, v) in capture.items()}
-
-
-def sentence_numbers(tokenizer, ids):
-    """Each token's sentence within its text, counting from 0: a sentence ends after a token whose text ends
-    in '.', '!', '?' or holds a line break."""
-    ends = [(t.rstrip(" \"')").endswith((".", "!", "?")) or "\n" in t) for t in map(lambda i: tokenizer.decode([i]), ids)]
-    return [0] + list(itertools.accumulate(int(e) for e in ends[:-1])) if ids else []
-
-
-def memory_texts(text, one_text_per_line=False):
-    """A memory text as the store reads it: the text itself, or each non-empty line its own text (one chunk each)."""
-    return [line for line in text.splitlines() if line.strip()] if one_text_per_line else text
-
-
-def read_texts(model, tokenizer, texts, layers, bookkeeping_token, progress=True, batch_size=32):
-    """
-    Keys/values of each text in the given layers. Each text is read on its own (no text attends to another),
-    in windows no longer than the context, each window prefixed by the bookkeeping token, whose positions are
-    then dropped (creation 2; creation 1 is bookkeeping_token = ''). Windows are read batch_size at a time,
-    padded on the right: causal attention keeps the padding invisible to the real tokens.
-    Returns keys, values {layer: [n_head, N, d]} and token_ids, text_ids, sentence_ids [N], in text order.
-    """
-    prefix = tokenizer.encode(bookkeeping_token) if bookkeeping_token else []
-    window = model.config.block_size - len(prefix)
-    device = next(model.parameters()).device
-    pieces, token_ids, text_ids, sentence_ids = [], [], [], []
-    for i, text in enumerate(texts):
-        ids = tokenizer.encode(text)
-        if len(ids) == 0:
-            which = f"memory text #{i + 1} of {len(texts)}" if len(texts) > 1 else "the memory text"
-            raise MemoryStoreError(f"{which} is empty: give some text (or FILE:path to a text file)")
-        pieces += [prefix + ids[s:s + window] for s in range(0, len(ids), window)]
-        sentences = sentence_numbers(tokenizer, ids)
-        offset = sentence_ids[-1] + 1 if sentence_ids else 0
-        token_ids += ids
-        text_ids += [i] * len(ids)
-        sentence_ids += [offset + s for s in sentences]
-    first = {}  # a window's keys and values depend on its tokens alone: identical windows are read once
-    for j, piece in enumerate(pieces):
-        first.setdefault(tuple(piece), j)
-    unique = sorted(set(first.values()), key=lambda j: len(pieces[j]))  # similar lengths together: little padding
-    keys, values = {layer: [None] * len(pieces) for layer in layers}, {layer: [None] * len(pieces) for layer in layers}
-    batches = [unique[lo:lo + batch_size] for lo in range(0, len(unique), batch_size)]
-    for batch in tqdm(batches, desc="reading memory text", unit="batch", disable=not progress or len(batches) < 2):
-        width = max(len(pieces[j]) for j in batch)
-        ids = torch.tensor([pieces[j] + [0] * (width - len(pieces[j])) for j in batch], device=device)
-        for layer, (k, v) in capture_kv(model, ids, layers).items():
-            for row, j in enumerate(batch):
-                keys[layer][j] = k[row, :, len(prefix):len(pieces[j])]
-                values[layer][j] = v[row, :, len(prefix):len(pieces[j])]
-    for parts in (keys, values):  # one layer at a time, each layer's pieces released once joined
-        for layer in layers:
-            parts[layer] = torch.cat([parts[layer][first[tuple(p)]] for p in pieces], dim=1).contiguous()
-    as_tensor = lambda xs: torch.tensor(xs, dtype=torch.int64)
-    return keys, values, as_tensor(token_ids), as_tensor(text_ids), as_tensor(sentence_ids)
-
-
-def read_sink(model, tokenizer, layers, bookkeeping_token):
-    """Keys/values {layer: [n_head, P, d]} of the bookkeeping token read alone: what every window starts with."""
-    prefix = tokenizer.encode(bookkeeping_token) if bookkeeping_token else []
-    if not prefix:
-        return {}, {}
-    kv = capture_kv(model, torch.tensor([prefix], device=next(model.parameters()).device), layers)
-    return ({layer: k[0].contiguous() for layer, (k, _) in kv.items()},
-            {layer: v[0].contiguous() for layer, (_, v) in kv.items()})
-
-
-def build_store(model, tokenizer, text, layers, bookkeeping_token="\n", progress=True, index="flat"):
-    """A new store from memory text (a string, or a list of texts, each read on its own and each a chunk for
-    chunk retrieval): the clean K/V of the unmodified model in `layers`. index: 'flat' (exact search: a torch
-    matmul up to TORCH_SEARCH_MAX tokens, FAISS IndexFlatL2 beyond), or FAISS's approximate 'hnsw' or 'ivf',
-    for stores of hundreds of thousands of tokens and more."""
-    if index not in ("flat", "hnsw", "ivf"):
-        raise MemoryStoreError(f"index must be 'flat', 'hnsw' or 'ivf', got {index!r}")
-    layers = sorted(set(layers))
-    if not layers:
-        raise MemoryStoreError("no memory layers chosen: set knn_num (k > 0 in some layer) or layers")
-    bad = [layer for layer in layers if not 0 <= layer < model.config.n_layer]
-    if bad:
-        raise MemoryStoreError(f"layers {bad} do not exist: the model has layers 0..{model.config.n_layer - 1}")
-    texts = [text] if isinstance(text, str) else list(text)
-    if not texts:
-        raise MemoryStoreError("no memory texts given")
-    keys, values, token_ids, text_ids, sentence_ids = read_texts(model, tokenizer, texts, layers, bookkeeping_token,
-                                                                 progress)
-    k0 = keys[layers[0]]
-    meta = dict(format_version=FORMAT_VERSION, model=model.name, model_fingerprint=weights_fingerprint(model),
-                layers=layers, n_head=k0.shape[0], n_query_head=model.config.n_head, head_dim=k0.shape[2],
-                bookkeeping_token=bookkeeping_token, tokenizer=tokenizer.name, texts=texts, token_count=len(token_ids),
-                index=index)
-    return MemoryStore(meta, keys, values, token_ids, text_ids, sentence_ids,
-                       *read_sink(model, tokenizer, layers, bookkeeping_token))
-
-
-def append_text(store, model, tokenizer, text, progress=True):
-    """Read more memory text (a string or a list of texts) into an existing store (same model, layers and
-    bookkeeping token). Each text is a new text of the store: its own chunk."""
-    check_store(store, model)
-    texts = [text] if isinstance(text, str) else list(text)
-    keys, values, token_ids, text_ids, sentence_ids = read_texts(model, tokenizer, texts, store.layers,
-                                                                 store.meta["bookkeeping_token"], progress)
-    for layer in store.layers:
-        store.keys[layer] = torch.cat([store.keys[layer], keys[layer]], dim=1)
-        store.values[layer] = torch.cat([store.values[layer], values[layer]], dim=1)
-    store.token_ids = torch.cat([store.token_ids, token_ids])
-    store.text_ids = torch.cat([store.text_ids, text_ids + len(store.meta["texts"])])
-    store.sentence_ids = torch.cat([store.sentence_ids, sentence_ids + int(store.sentence_ids.max()) + 1])
-    store.meta["texts"] += texts
-    store.meta["token_count"] = len(store.token_ids)
-    store._index.clear()
-    store._chunks.clear()
-    return store
 
 
 # -----------------------------------------------------------------------------
@@ -341,119 +315,3 @@ def check_store(store, model, settings=None):
         if missing:
             raise MemoryStoreError(f"knn_num turns the method on in layers {missing}, but the memory store holds "
                                    f"layers {store.layers} only")
-
-
-# -----------------------------------------------------------------------------
-# on disk: a directory with manifest.json (written last) and one safetensors file. No pickle.
-
-def _write_durably(path, write):
-    write(path)
-    with open(path, "rb+") as f:
-        os.fsync(f.fileno())
-
-
-def store_lock(path):
-    """The writers' lock of the store at path (a file lock: other processes wait for it). Hold it around every
-    read-change-write of a store (build_memory.py --append), or two writers at once would each save their own
-    change and one would be lost. Readers need no lock: the manifest is replaced in one step."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise MemoryStoreError(f"{path} exists and is not a directory")
-    path.mkdir(parents=True, exist_ok=True)
-    return FileLock(str(path / ".lock"))
-
-
-def save_store(store, path):
-    """
-    Atomic save. The tensors go to a new file, then manifest.json is replaced in one os.replace():
-    a crash at any point leaves either the previous store or the new one, never a mix. Approximate stores
-    ('ivf', 'hnsw') save their FAISS indexes too (FAISS's own serialization, in the same checksummed file), so a
-    large store opens without rebuilding them.
-    """
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise MemoryStoreError(f"{path} exists and is not a directory")
-    if path.is_dir() and any(not p.name.startswith(".") for p in path.iterdir()) and not (path / MANIFEST).exists():
-        raise MemoryStoreError(f"refusing to write a memory store into {path}: it is not empty and holds no store")
-    path.mkdir(parents=True, exist_ok=True)
-    tensors = {"token_ids": store.token_ids.contiguous(), "text_ids": store.text_ids.contiguous(),
-               "sentence_ids": store.sentence_ids.contiguous()}
-    if store.meta.get("index", "flat") != "flat":  # the paper's search (key_l2) always, other metrics once used
-        wanted = {(layer, head, "key_l2") for layer in store.layers for head in range(store.meta["n_head"])}
-        for layer, head, metric in sorted(wanted | set(store._index)):
-            blob = faiss.serialize_index(store.index(layer, head, metric))
-            tensors[f"faiss.{metric}.layer{layer}.head{head}"] = torch.from_numpy(blob)
-    for layer in store.layers:
-        tensors[f"layer{layer}.keys"] = store.keys[layer].contiguous()
-        tensors[f"layer{layer}.values"] = store.values[layer].contiguous()
-        if layer in store.sink_keys:
-            tensors[f"layer{layer}.sink_keys"] = store.sink_keys[layer].contiguous()
-            tensors[f"layer{layer}.sink_values"] = store.sink_values[layer].contiguous()
-    tmp = path / f".tensors-{uuid.uuid4().hex}.tmp"
-    _write_durably(tmp, lambda p: save_file(tensors, str(p)))
-    sha = file_sha256(tmp)
-    tensors_file = f"tensors-{sha[:16]}.safetensors"
-    os.replace(tmp, path / tensors_file)
-    meta = dict(store.meta, format_version=FORMAT_VERSION, token_count=len(store),
-                tensors_file=tensors_file, tensors_sha256=sha)
-    tmp = path / f".manifest-{uuid.uuid4().hex}.tmp"
-    _write_durably(tmp, lambda p: p.write_text(json.dumps(meta, indent=1)))
-    os.replace(tmp, path / MANIFEST)  # the commit point
-    for old in path.glob("tensors-*.safetensors"):  # the previous store's tensors, now unreferenced
-        if old.name != tensors_file:
-            old.unlink()
-    store.meta = meta
-
-
-def load_store(path):
-    """Load a store saved by save_store, verifying it. Any problem: MemoryStoreError with one clear line."""
-    path = Path(path)
-    rebuild = "rebuild it with build_memory.py"
-    if not (path / MANIFEST).is_file():
-        raise MemoryStoreError(f"no memory store at {path}: expected a directory with {MANIFEST} "
-                               f"(make one with build_memory.py)")
-    try:
-        meta = json.loads((path / MANIFEST).read_text())
-        version, tensors_file, sha = meta["format_version"], meta["tensors_file"], meta["tensors_sha256"]
-        layers = [int(layer) for layer in meta["layers"]]
-        for key in ("model", "model_fingerprint", "n_head", "head_dim", "bookkeeping_token", "tokenizer", "texts"):
-            meta[key]
-    except (ValueError, KeyError, TypeError) as e:
-        raise MemoryStoreError(f"memory store {path} has a corrupted manifest ({type(e).__name__}: {e}); {rebuild}")
-    if version != FORMAT_VERSION:
-        raise MemoryStoreError(f"memory store {path} has format version {version}, this code reads "
-                               f"{FORMAT_VERSION}; {rebuild}")
-    file = path / tensors_file
-    if not file.is_file():
-        raise MemoryStoreError(f"memory store {path} is incomplete: {tensors_file} is missing; {rebuild}")
-    if file_sha256(file) != sha:
-        raise MemoryStoreError(f"memory store {path} is corrupted: {tensors_file} does not match its checksum "
-                               f"(truncated or changed); {rebuild}")
-    try:
-        t = load_file(str(file))
-        store = MemoryStore(meta, {layer: t[f"layer{layer}.keys"] for layer in layers},
-                            {layer: t[f"layer{layer}.values"] for layer in layers}, t["token_ids"],
-                            t.get("text_ids"), t.get("sentence_ids"),  # stores saved before chunks: one text
-                            *({layer: t[f"layer{layer}.sink_{kind}"] for layer in layers
-                               if f"layer{layer}.sink_keys" in t} for kind in ("keys", "values")))
-    except (SafetensorError, KeyError, OSError) as e:
-        raise MemoryStoreError(f"memory store {path} is corrupted ({type(e).__name__}: {e}); {rebuild}")
-    for name in [name for name in t if name.startswith("faiss.")]:  # saved indexes: loaded, not rebuilt
-        _, metric, layer, head = name.split(".")
-        try:
-            store._index[int(layer[5:]), int(head[4:]), metric] = faiss.deserialize_index(t[name].numpy())
-        except RuntimeError as e:  # e.g. written by a FAISS this one cannot read: rebuilt when first searched
-            print(f"note: memory store {path}: its saved FAISS index {name} cannot be read ({str(e).splitlines()[0]}); "
-                  f"it is rebuilt when first searched")
-    if meta.get("index", "flat") != "flat" and not any(name.startswith("faiss.") for name in t):
-        print(f"note: memory store {path} holds no saved FAISS index (saved before stores kept them): it is built "
-              f"when first searched (about a minute at 1M tokens); rebuild the store to keep it")
-    expected = (meta["n_head"], meta["token_count"], meta["head_dim"])
-    for layer in layers:
-        if tuple(store.keys[layer].shape) != expected or tuple(store.values[layer].shape) != expected:
-            raise MemoryStoreError(f"memory store {path}: layer {layer} has shape {tuple(store.keys[layer].shape)}, "
-                                   f"the manifest says {expected}; {rebuild}")
-    if len(store.text_ids) != len(store) or len(store.sentence_ids) != len(store):
-        raise MemoryStoreError(f"memory store {path}: its text and sentence numbers do not match its "
-                               f"{len(store)} tokens; {rebuild}")
-    return store

@@ -8,7 +8,8 @@ import torch
 from configurator import ConfigError, read_text
 from generation import generate
 from memory import SETTINGS, Memory, MemorySettings
-from store import build_store, check_store, memory_texts
+from reading import build_store, memory_texts
+from store import check_store
 
 
 def layers_to_knn(pattern, n_layer, k):

@@ -11,7 +11,8 @@ import torch
 from configurator import ConfigError, at_least, ints_at_least, read_text
 from facts import answer_ids, answer_score, load_facts, stores_for
 from memory import Memory, MemorySettings, Setting, choose_chunks, with_chunks
-from store import build_store, check_store
+from reading import build_store
+from store import check_store
 from tasks.common import digest, first_word_hit, plot_rates, sample_seeds
 
 SETTINGS = dict(

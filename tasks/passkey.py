@@ -14,7 +14,7 @@ import torch
 from configurator import ConfigError, at_least, ints_at_least
 from generation import generate
 from memory import Memory, MemorySettings, Setting
-from store import build_store
+from reading import build_store
 from tasks.common import digest, plot_rates
 
 SETTINGS = dict(

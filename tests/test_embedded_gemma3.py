@@ -109,7 +109,7 @@ def test_missing_package_says_how_to_install(monkeypatch):
 def test_our_gemma_equals_transformers_on_the_real_weights_past_the_window(built, monkeypatch):
     from transformers import Gemma3ForCausalLM
     from memory import Memory, MemorySettings
-    from store import build_store
+    from reading import build_store
     from loading import load_model
     monkeypatch.setenv("MTM_CACHE_DIR", str(built["root"]))
     model, tok = load_model("gemma3")

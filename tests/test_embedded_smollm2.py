@@ -327,7 +327,7 @@ def test_our_llama_equals_transformers_on_real_smollm2(built, monkeypatch):
     import torch
     from transformers import LlamaForCausalLM
     from memory import Memory, MemorySettings
-    from store import build_store
+    from reading import build_store
     from loading import load_model
     monkeypatch.setenv("MTM_CACHE_DIR", str(built["root"]))
     model, tok = load_model("smollm2")

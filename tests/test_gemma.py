@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from memory import Memory, MemorySettings, choose_chunks
-from store import build_store
+from reading import build_store
 from generation import generate
 from reference import reference_gemma_logits
 

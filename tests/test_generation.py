@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from memory import Memory, MemorySettings
-from store import build_store
+from reading import build_store
 from generation import KVCache, generate
 from reference import reference_gpt2_cached_logits
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from memory import Memory, MemorySettings
-from store import build_store
+from reading import build_store
 from reference import reference_llama_logits
 
 TEXT = "Cats are wonderful, loving companions who fill a home with joy."

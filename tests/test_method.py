@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from memory import Memory, MemorySettings, memory_attention, select_positions
-from store import MemoryStore, build_store
+from reading import build_store
+from store import MemoryStore
 from reference import reference_gpt2_logits, reference_memory_attention
 
 

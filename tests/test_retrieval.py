@@ -5,7 +5,9 @@ import pytest
 import torch
 
 from memory import Memory, MemorySettings, MemorySettingsError, chunk_layout, choose_chunks, retrieval_attention
-from store import MemoryStore, MemoryStoreError, build_store, check_store, load_store, save_store
+from disk import load_store, save_store
+from reading import build_store
+from store import MemoryStore, MemoryStoreError, check_store
 from llama import apply_rotary, rotary_at
 from generation import generate
 from reference import (reference_choose_chunks, reference_gpt2_logits, reference_llama_logits,
@@ -91,7 +93,7 @@ def test_store_text_numbers_survive_save_append_and_load(llama, tmp_path):
     save_store(store, tmp_path / "s")
     loaded = load_store(tmp_path / "s")
     assert torch.equal(loaded.text_ids, store.text_ids) and torch.equal(loaded.sentence_ids, store.sentence_ids)
-    from store import append_text
+    from reading import append_text
     append_text(loaded, model, tok, TEXTS[2:], progress=False)
     assert loaded.chunks("text")[2] == [len(t) for t in TEXTS] and loaded.meta["texts"] == TEXTS
     assert int(loaded.sentence_ids.max()) == 5

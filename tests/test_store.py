@@ -9,7 +9,10 @@ import torch
 import store as store_module
 from conftest import save_random_gpt2
 from memory import Memory, MemorySettings
-from store import MemoryStoreError, append_text, build_store, check_store, load_store, save_store
+import disk
+from disk import load_store, save_store
+from reading import append_text, build_store
+from store import MemoryStoreError, check_store
 from loading import load_model
 
 CATS = "Cats are wonderful, loving companions. I love the way my cat purrs happily on my lap."
@@ -90,7 +93,7 @@ def test_append_adds_text_after_the_old_and_survives_saving(gpt2, tmp_path):
     assert torch.equal(both.keys[2], torch.cat([cats.keys[2], dogs.keys[2]], dim=1))
     assert torch.equal(both.token_ids, torch.cat([cats.token_ids, dogs.token_ids]))
     assert both.meta["texts"] == [CATS, DOGS] and both.meta["token_count"] == len(both)
-    assert len(list((tmp_path / "s").glob("tensors-*"))) == 1  # the old tensors file is gone
+    assert len(list((tmp_path / "s").glob("seg-*.safetensors"))) == 2  # the first segment kept, one new
 
 
 @pytest.mark.parametrize("backend", ["torch", "faiss"])
@@ -127,34 +130,24 @@ def test_approximate_indexes_find_most_true_neighbours(kind):
 
 
 @pytest.mark.parametrize("kind", ["hnsw", "ivf"])
-def test_approximate_stores_save_their_index_and_load_it_instead_of_rebuilding(kind, tmp_path, monkeypatch, capsys):
+def test_approximate_stores_keep_no_faiss_blob_and_rebuild_their_index(kind, tmp_path):
+    """No index is deserialized from a file (an opaque blob FAISS parses unhardened): it is built again from the
+    stored keys when first searched, and finds what the index built before saving found."""
     g = torch.Generator().manual_seed(0)
     keys = torch.randn(2, 3000, 16, generator=g)
     meta = dict(n_head=2, n_query_head=2, head_dim=16, index=kind, layers=[0], model="m", model_fingerprint="f",
-                bookkeeping_token="", tokenizer="t", texts=["x"])
+                bookkeeping_token="", tokenizer="t", texts=["x"], kv_dtype="float32")
     store = store_module.MemoryStore(meta, {0: keys}, {0: -keys}, torch.arange(3000))
     queries, heads = torch.randn(50, 16, generator=g), torch.randint(0, 2, (50,), generator=g)
-    _, _, _, dist, idx = store.search(0, heads, queries, 5, metric="query_ip")  # a second metric, built on use
+    _, _, _, dist, idx = store.search(0, heads, queries, 5, metric="query_ip")
     save_store(store, tmp_path / "s")
-    built = []
-    monkeypatch.setattr(store_module.faiss, "IndexIVFScalarQuantizer", lambda *a: built.append(a))
-    monkeypatch.setattr(store_module.faiss, "IndexHNSWFlat", lambda *a: built.append(a))
+    names = set(json.loads(next((tmp_path / "s").glob("seg-*.safetensors")).read_bytes()[8:8 + int.from_bytes(
+        next((tmp_path / "s").glob("seg-*.safetensors")).read_bytes()[:8], "little")]))
+    assert not any("faiss" in n for n in names)
     loaded = load_store(tmp_path / "s")
-    assert sorted(loaded._index) == [(0, 0, "key_l2"), (0, 0, "query_ip"), (0, 1, "key_l2"), (0, 1, "query_ip")]
+    assert not loaded._index
     _, _, _, dist2, idx2 = loaded.search(0, heads, queries, 5, metric="query_ip")
-    _, _, _, _, idx_l2 = loaded.search(0, heads, queries, 5)
-    assert not built and torch.equal(idx2, idx) and torch.equal(dist2, dist)  # the saved index, not a new one
-    assert idx_l2.shape == (50, 5) and (idx_l2 >= 0).all()
-    # a store saved before stores kept their indexes: a note, and the index is built when first searched
-    monkeypatch.undo()
-    save_store(store_module.MemoryStore(dict(meta, index="flat"), {0: keys}, {0: -keys}, torch.arange(3000)),
-               tmp_path / "old")
-    manifest = tmp_path / "old" / "manifest.json"
-    manifest.write_text(json.dumps(dict(json.loads(manifest.read_text()), index=kind)))
-    capsys.readouterr()
-    old = load_store(tmp_path / "old")
-    assert "holds no saved FAISS index" in capsys.readouterr().out and not old._index
-    assert torch.equal(old.search(0, heads, queries, 5, metric="query_ip")[4], idx)
+    assert torch.equal(idx2, idx) and torch.equal(dist2, dist) and len(loaded._index) == 2
 
 
 @pytest.mark.parametrize("backend", ["torch", "faiss"])
@@ -178,7 +171,7 @@ def saved(gpt2, tmp_path):
 
 
 def tensors_file(path):
-    return next(path.glob("tensors-*.safetensors"))
+    return next(path.glob("seg-*.safetensors"))
 
 
 def test_missing_store(tmp_path):
@@ -194,7 +187,7 @@ def test_missing_manifest(saved):
     assert_one_line(e, "no memory store")
 
 
-@pytest.mark.parametrize("garbage", ["{not json", "[]", '{"format_version": 1}'])
+@pytest.mark.parametrize("garbage", ["{not json", "[]", '{"format_version": 2}'])
 def test_corrupted_manifest(saved, garbage):
     (saved / "manifest.json").write_text(garbage)
     with pytest.raises(MemoryStoreError) as e:
@@ -297,14 +290,14 @@ def test_crash_while_saving_keeps_the_previous_store(gpt2, saved, monkeypatch, c
             with open(filename, "wb") as f:
                 f.write(b"\0" * 100)
             raise Crash()
-        monkeypatch.setattr(store_module, "save_file", half_written)
+        monkeypatch.setattr(disk, "save_file", half_written)
     else:
         real_replace = os.replace
         def crash_on_manifest(src, dst):
             if str(dst).endswith("manifest.json"):
                 raise Crash()
             return real_replace(src, dst)
-        monkeypatch.setattr(store_module.os, "replace", crash_on_manifest)
+        monkeypatch.setattr(disk.os, "replace", crash_on_manifest)
     with pytest.raises(Crash):
         save_store(bigger, saved)
     monkeypatch.undo()
@@ -317,7 +310,7 @@ def test_crash_while_saving_keeps_the_previous_store(gpt2, saved, monkeypatch, c
 def test_crash_during_first_save_leaves_no_valid_store(gpt2, tmp_path, monkeypatch):
     model, tok = gpt2
     real_replace = os.replace
-    monkeypatch.setattr(store_module.os, "replace",
+    monkeypatch.setattr(disk.os, "replace",
                         lambda s, d: (_ for _ in ()).throw(Crash()) if str(d).endswith("manifest.json")
                         else real_replace(s, d))
     with pytest.raises(Crash):
