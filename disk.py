@@ -75,6 +75,12 @@ def write_segment(path, part, texts, sink=None):
                 json_sha256=hashlib.sha256(side.encode()).hexdigest())
 
 
+def sink_tensors(sink_keys, sink_values):
+    """The store's sink ({layer: [H_kv, P, d]} keys and values) as the first segment keeps it."""
+    return dict({f"layer{layer}.sink_keys": t.cpu() for layer, t in sink_keys.items()},
+                **{f"layer{layer}.sink_values": t.cpu() for layer, t in sink_values.items()})
+
+
 def commit(path, meta, segments, forgotten=()):
     """Replace the manifest (the commit point), then delete the segments it no longer names."""
     manifest = dict({k: v for k, v in meta.items() if k != "texts"}, format_version=FORMAT_VERSION,
@@ -108,10 +114,8 @@ def save_store(store, path):
             if i < len(named) and (path / f"{named[i]['name']}.json").exists():
                 segments.append(named[i])
                 continue
-            sink = {f"layer{layer}.sink_{what}": t.cpu() for what, kv in (("keys", store.sink_keys),
-                                                                          ("values", store.sink_values))
-                    for layer, t in kv.items()} if i == 0 else None
-            segments.append(write_segment(path, {k: t.cpu() for k, t in part.items()}, part_texts(store, i), sink))
+            segments.append(write_segment(path, {k: t.cpu() for k, t in part.items()}, part_texts(store, i),
+                                          sink_tensors(store.sink_keys, store.sink_values) if i == 0 else None))
         manifest = commit(path, store.meta, segments, store.forgotten)
         store.meta.update(format_version=FORMAT_VERSION, token_count=manifest["token_count"])
         store.path, store.segments = path.resolve(), segments
@@ -129,8 +133,7 @@ def build_on_disk(path, model, tokenizer, texts, layers, bookkeeping_token="\n",
     path = _fresh_directory(path)
     meta = store_meta(model, tokenizer, texts, layers, bookkeeping_token, index, kv_dtype)
     sink_keys, sink_values = read_sink(model, tokenizer, meta["layers"], bookkeeping_token, kv_dtype)
-    sink = dict({f"layer{layer}.sink_keys": t for layer, t in sink_keys.items()},
-                **{f"layer{layer}.sink_values": t for layer, t in sink_values.items()})
+    sink = sink_tensors(sink_keys, sink_values)
     with store_lock(path):
         segments = []
         for part in read_parts(model, tokenizer, texts, meta["layers"], bookkeeping_token, kv_dtype, progress,
@@ -199,10 +202,8 @@ def compact(path):
             part = {name: t[..., keep, :] if t.dim() == 3 else t[keep] for name, t in part.items()}
             first = int(store.parts[i]["text_ids"].min())
             texts = [None if first + j in store.forgotten else t for j, t in enumerate(part_texts(store, i))]
-            sink = {f"layer{layer}.sink_{what}": t for what, kv in (("keys", store.sink_keys),
-                                                                    ("values", store.sink_values))
-                    for layer, t in kv.items()} if i == 0 else None
-            segments.append(write_segment(path, part, texts, sink))
+            segments.append(write_segment(path, part, texts,
+                                          sink_tensors(store.sink_keys, store.sink_values) if i == 0 else None))
         commit(path, store.meta, segments, store.forgotten)
         return before - sum(f.stat().st_size for f in path.glob("seg-*"))
 

@@ -87,11 +87,9 @@ class MemoryStore:
     def layer(self, layer, what="keys"):
         """A whole layer's keys (or values) [H_kv, N, d], all parts joined: for small stores (the paper's k-NN
         search, tests); large ones are read through gather() and head_keys()."""
-        if len(self.parts) == 1:
-            return self._read(0, f"layer{layer}.{what}")
-        if (layer, what) not in self._layers:
-            self._layers[layer, what] = torch.cat([self._read(i, f"layer{layer}.{what}")
-                                                   for i in range(len(self.parts))], dim=1)
+        if (layer, what) not in self._layers:  # checked and joined once: the k-NN search reads it every step
+            parts = [self._read(i, f"layer{layer}.{what}") for i in range(len(self.parts))]
+            self._layers[layer, what] = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
         return self._layers[layer, what]
 
     @property
@@ -129,7 +127,9 @@ class MemoryStore:
         """[N] bool: the stored tokens of forgotten texts (None when nothing is forgotten)."""
         if not self.forgotten:
             return None
-        return torch.isin(self.text_ids, torch.tensor(sorted(self.forgotten), dtype=self.text_ids.dtype))
+        if "dead" not in self._chunks:  # once: every search asks
+            self._chunks["dead"] = torch.isin(self.text_ids, torch.tensor(sorted(self.forgotten)))
+        return self._chunks["dead"]
 
     def chunks(self, chunk_by="text", chunk_size=64):
         """Chunks are runs of consecutive stored tokens: a text, a sentence, or a block of chunk_size tokens of
