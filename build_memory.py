@@ -10,6 +10,8 @@ the chosen layers, per head, in a directory of append-only segments (disk.py: ma
     python build_memory.py --mem_store=stores/my_facts --forget_texts=[3]         # forget text 3 (from 0) ...
     python build_memory.py --mem_store=stores/my_facts --forget_match="Zorbian"   # ... or every text holding this
     python build_memory.py --mem_store=stores/my_facts --compact=True             # reclaim forgotten texts' space
+    python build_memory.py --init_from=smollm2 --memory=FILE:data/my_facts.txt --one_text_per_line=True \
+        --kv=recompute --layers=[17] --mem_store=stores/my_facts_small  # the chooser's keys only: ~60x smaller
 """
 import sys
 from pathlib import Path
@@ -29,6 +31,8 @@ all_layers = False  # True: every layer (what the recall setting, config/smollm2
 bookkeeping_token = "\n"  # creation 2: prepended to each window of text, then dropped ('' = creation 1)
 index = "flat"  # 'flat' (exact), or FAISS's approximate 'ivf' (or 'hnsw') for very large memories
 kv_dtype = "float32"  # stored keys and values: 'float32', or 'float16' / 'bfloat16' (half the bytes)
+kv = "stored"  # 'stored': keys and values of `layers`; 'recompute': the keys of `layers` (the chooser's,
+# chunk_layers) and the token ids only: chunk retrieval reads its chosen chunks again (kept: the windows' layout)
 append = False  # True: add the text to the existing store at mem_store (new segments only)
 one_text_per_line = False  # each non-empty line is its own text (a fact), read on its own: one chunk each
 forget_texts = []  # text numbers (from 0) to forget: never chosen, searched or read again
@@ -59,11 +63,13 @@ def main():
         store = disk.append_on_disk(Path(mem_store), model, tokenizer, texts)
     else:
         chosen = list(range(model.config.n_layer)) if all_layers else layers
-        store = disk.build_on_disk(Path(mem_store), model, tokenizer, texts, chosen, bookkeeping_token, index, kv_dtype)
+        store = disk.build_on_disk(Path(mem_store), model, tokenizer, texts, chosen, bookkeeping_token, index, kv_dtype,
+                                   kv=kv)
     m = store.meta
     size = sum(f.stat().st_size for f in Path(mem_store).iterdir())
     print(f"memory store {mem_store}: {len(store)} tokens stored per layer and head, in {len(store.segments)} "
           f"segment(s), layers {store.layers}, {m['n_head']} heads of dim {m['head_dim']}, {m['kv_dtype']}, "
+          f"{'keys only (kv=recompute)' if store.recomputes else 'keys and values'}, "
           f"{size / 2**20:.2f} MiB on disk")
     print(f"model {m['model']} (weights {m['model_fingerprint']}), tokenizer {m['tokenizer']}, "
           f"{len(m['texts'])} text(s), index {m['index']}")

@@ -26,7 +26,7 @@ import torch
 from filelock import FileLock
 from safetensors.torch import save_file
 
-from reading import GROUP_TOKENS, read_parts, read_sink, store_meta
+from reading import GROUP_TOKENS, read_parts, read_sink, sink_layers, store_meta
 from store import FORMAT_VERSION, MemoryStore, MemoryStoreError, check_store
 
 MANIFEST = "manifest.json"
@@ -128,16 +128,17 @@ def part_texts(store, i):
 
 
 def build_on_disk(path, model, tokenizer, texts, layers, bookkeeping_token="\n", index="flat", kv_dtype="float32",
-                  progress=True, group_tokens=GROUP_TOKENS):
-    """A new store at path, each part written as it is read: the peak memory is one part's, not the store's."""
+                  progress=True, group_tokens=GROUP_TOKENS, kv="stored"):
+    """A new store at path, each part written as it is read: the peak memory is one part's, not the store's.
+    kv='recompute': the keys of `layers` (the chooser's) and the token ids only (reading.store_meta)."""
     path = _fresh_directory(path)
-    meta = store_meta(model, tokenizer, texts, layers, bookkeeping_token, index, kv_dtype)
-    sink_keys, sink_values = read_sink(model, tokenizer, meta["layers"], bookkeeping_token, kv_dtype)
+    meta = store_meta(model, tokenizer, texts, layers, bookkeeping_token, index, kv_dtype, kv)
+    sink_keys, sink_values = read_sink(model, tokenizer, sink_layers(meta, model), bookkeeping_token, kv_dtype)
     sink = sink_tensors(sink_keys, sink_values)
     with store_lock(path):
         segments = []
         for part in read_parts(model, tokenizer, texts, meta["layers"], bookkeeping_token, kv_dtype, progress,
-                               group_tokens):
+                               group_tokens, kv=kv):
             first = int(part["text_ids"][0])
             segments.append(write_segment(path, part, texts[first:int(part["text_ids"][-1]) + 1],
                                           sink if not segments else None))
@@ -155,7 +156,8 @@ def append_on_disk(path, model, tokenizer, texts, progress=True, group_tokens=GR
         segments = list(store.segments)
         for part in read_parts(model, tokenizer, texts, store.layers, m["bookkeeping_token"], m.get("kv_dtype", "float32"),
                                progress, group_tokens, text_offset=len(m["texts"]),
-                               sentence_offset=int(store.sentence_ids.max()) + 1 if len(store) else 0):
+                               sentence_offset=int(store.sentence_ids.max()) + 1 if len(store) else 0,
+                               kv=m.get("kv", "stored")):
             first = int(part["text_ids"][0]) - len(m["texts"])
             segments.append(write_segment(path, part, texts[first:int(part["text_ids"][-1]) - len(m["texts"]) + 1]))
         commit(path, m, segments, store.forgotten)
@@ -299,7 +301,7 @@ def load_store(path):
             raise MemoryStoreError(f"memory store {path}: segment {s['name']}'s token, text and sentence numbers "
                                    f"do not match its {s['tokens']} tokens; {REBUILD}")
         for layer in meta["layers"]:
-            for what in ("keys", "values"):
+            for what in ("keys", "values") if meta.get("kv", "stored") == "stored" else ("keys",):
                 t = tensors.get(f"layer{layer}.{what}")
                 if t is None or (t.shape[0], t.shape[2]) != expected or t.shape[1] != s["tokens"]:
                     raise MemoryStoreError(f"memory store {path}: segment {s['name']} layer {layer} has shape "

@@ -137,12 +137,23 @@ class Memory:
     entries: object = None  # chunk retrieval: which stored tokens each row reads (index, position, valid: [B, M])
     scores: object = None   # chunk retrieval: the chosen chunks' scores [B, c]
     chunk_cache: dict = None  # chunk retrieval: per layer, the chosen chunks' keys and values gathered (and rotated)
+    recomputed: tuple = None  # a kv='recompute' store: the chosen rows [U] and their {layer: keys, values [H_kv, U, d]}
 
     def __post_init__(self):
         self.mode = self.mode or self.settings.memory_mode
 
     def active(self, layer):
         return self.settings.knn_num[layer] > 0
+
+    def gather(self, layer, index):
+        """Keys and values [H_kv, *index.shape, d] of stored tokens index: the store's, or, where the store keeps
+        token ids only (kv='recompute'), the chosen chunks read again (recompute_rows)."""
+        if self.recomputed is None:
+            return self.store.gather(layer, index)
+        rows, kv = self.recomputed
+        at = torch.searchsorted(rows, index.to(rows.device))
+        keys, values = kv[layer]
+        return keys[:, at], values[:, at]
 
     @property
     def recomputes(self):
@@ -403,7 +414,7 @@ def retrieval_attention(q, k, v, memory, layer, q_raw=None, rotate=None, window=
         if memory.chunk_cache is not None and layer in memory.chunk_cache:  # the same at every generated token
             mem_k, mem_v, mem_k_rot = memory.chunk_cache[layer]
         else:
-            mem_k, mem_v = memory.store.gather(layer, index.clamp(min=0))  # [H_kv, B, M, d]: the rows read alone
+            mem_k, mem_v = memory.gather(layer, index.clamp(min=0))  # [H_kv, B, M, d]: the rows read alone
             mem_k, mem_v = mem_k.permute(1, 0, 2, 3).to(q.dtype), mem_v.permute(1, 0, 2, 3).to(v.dtype)
             if sink.any():  # entry -2 - j: the store's bookkeeping token j (chunk_layout)
                 at, where = (-2 - index).clamp(min=0), sink[:, None, :, None]
@@ -497,8 +508,25 @@ def choose_chunks(model, idx, memory):
     best, top = score.topk(min(s.chunk_select, C), dim=-1)  # [R, c], best first
     read = best >= s.chunk_min_score if s.chunk_min_score is not None else best > float("-inf")
     sink = store.sink_length if s.mem_sink and s.mem_position == "before" else 0
-    return replace(memory, chosen=top[inverse], scores=best[inverse], chunk_cache={},
-                   entries=chunk_layout(top[inverse], starts, lengths, idx.device, read[inverse], sink))
+    entries = chunk_layout(top[inverse], starts, lengths, idx.device, read[inverse], sink)
+    recomputed = recompute_rows(model, store, entries[0], s.layers) if store.recomputes else None
+    return replace(memory, chosen=top[inverse], scores=best[inverse], chunk_cache={}, entries=entries,
+                   recomputed=recomputed)
+
+
+def recompute_rows(model, store, index, layers):
+    """A kv='recompute' store keeps no keys and values to read: the model reads the windows that hold the stored
+    tokens index [B, M] (>= 0; the rest is ignored) again, as reading.py first read them, and keeps their keys and
+    values in `layers`. Returns (rows [U], {layer: (keys, values) [H_kv, U, d]}), rows sorted: Memory.gather."""
+    rows = index[index >= 0].unique().cpu()
+    if len(rows) == 0:
+        rows = torch.zeros(1, dtype=torch.long)
+    ids, window, column = store.windows(rows)
+    capture = {layer: None for layer in layers}
+    model(ids.to(index.device), capture=capture)
+    kv = {layer: tuple(t[window.to(t.device), :, column.to(t.device)].transpose(0, 1)  # [H_kv, U, d]
+                       for t in capture[layer][1:]) for layer in layers}
+    return rows.to(index.device), kv
 
 
 def chunk_layout(chosen, starts, lengths, device, read=None, sink=0):

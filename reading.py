@@ -14,6 +14,7 @@ from loading import weights_fingerprint
 from store import FORMAT_VERSION, MemoryStore, MemoryStoreError, check_store
 
 KV_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+KV_MODES = ("stored", "recompute")  # recompute: keys of the chooser's layers and token ids only (store.windows)
 GROUP_TOKENS = 16384  # stored tokens per part: SmolLM2, every layer, float16: 0.4 GB
 
 
@@ -25,6 +26,12 @@ def capture_kv(model, ids, layers):
     with torch.no_grad():
         model(ids, capture=capture)
     return {layer: (k.float().cpu(), v.float().cpu()) for layer, (q, k, v) in capture.items()}
+
+
+def check_kv(kv):
+    if kv not in KV_MODES:
+        raise MemoryStoreError(f"kv must be one of {', '.join(KV_MODES)}, got {kv!r}")
+    return kv
 
 
 def sentence_numbers(tokenizer, ids):
@@ -51,7 +58,8 @@ def encode_texts(tokenizer, texts):
     return encoded
 
 
-def read_group(model, tokenizer, encoded, layers, prefix, kv_dtype=torch.float32, batch_size=32, bar=None):
+def read_group(model, tokenizer, encoded, layers, prefix, kv_dtype=torch.float32, batch_size=32, bar=None,
+               values=True):
     """
     Keys/values of texts (their token ids) in the given layers. Each text is read on its own (no text attends to
     another), in windows no longer than the context, each window prefixed by the bookkeeping token's ids, whose
@@ -59,6 +67,7 @@ def read_group(model, tokenizer, encoded, layers, prefix, kv_dtype=torch.float32
     padded on the right: causal attention keeps the padding invisible to the real tokens.
     Returns {name: tensor} of one part: 'layer{l}.keys', 'layer{l}.values' [n_head, N, d] in kv_dtype, and
     'token_ids', 'text_ids', 'sentence_ids' [N] (texts and sentences numbered from 0 within the group).
+    values=False: keys only (a kv='recompute' store).
     """
     window = model.config.block_size - len(prefix)
     device = next(model.parameters()).device
@@ -73,7 +82,7 @@ def read_group(model, tokenizer, encoded, layers, prefix, kv_dtype=torch.float32
     for j, piece in enumerate(pieces):
         first.setdefault(tuple(piece), j)
     unique = sorted(set(first.values()), key=lambda j: len(pieces[j]))  # similar lengths together: little padding
-    keys, values = {layer: [None] * len(pieces) for layer in layers}, {layer: [None] * len(pieces) for layer in layers}
+    keys, vals = {layer: [None] * len(pieces) for layer in layers}, {layer: [None] * len(pieces) for layer in layers}
     for lo in range(0, len(unique), batch_size):
         batch = unique[lo:lo + batch_size]
         width = max(len(pieces[j]) for j in batch)
@@ -81,11 +90,11 @@ def read_group(model, tokenizer, encoded, layers, prefix, kv_dtype=torch.float32
         for layer, (k, v) in capture_kv(model, ids, layers).items():
             for row, j in enumerate(batch):
                 keys[layer][j] = k[row, :, len(prefix):len(pieces[j])].to(kv_dtype)
-                values[layer][j] = v[row, :, len(prefix):len(pieces[j])].to(kv_dtype)
+                vals[layer][j] = v[row, :, len(prefix):len(pieces[j])].to(kv_dtype) if values else None
         if bar is not None:
             bar.update(len(batch))
     part = {}
-    for what, parts in (("keys", keys), ("values", values)):  # one layer at a time, its pieces released once joined
+    for what, parts in (("keys", keys), ("values", vals))[:2 if values else 1]:  # a layer at a time, then freed
         for layer in layers:
             part[f"layer{layer}.{what}"] = torch.cat([parts[layer][first[tuple(p)]] for p in pieces], dim=1).contiguous()
             parts[layer] = None
@@ -95,9 +104,9 @@ def read_group(model, tokenizer, encoded, layers, prefix, kv_dtype=torch.float32
 
 
 def read_parts(model, tokenizer, texts, layers, bookkeeping_token, kv_dtype="float32", progress=True,
-               group_tokens=GROUP_TOKENS, text_offset=0, sentence_offset=0):
+               group_tokens=GROUP_TOKENS, text_offset=0, sentence_offset=0, kv="stored"):
     """Yields the parts of a store, each whole texts of about group_tokens stored tokens (read_group), texts and
-    sentences numbered on through the parts from text_offset and sentence_offset."""
+    sentences numbered on through the parts from text_offset and sentence_offset. kv='recompute': keys only."""
     prefix = tokenizer.encode(bookkeeping_token) if bookkeeping_token else []
     window = model.config.block_size - len(prefix)
     encoded = encode_texts(tokenizer, texts)
@@ -109,7 +118,8 @@ def read_parts(model, tokenizer, texts, layers, bookkeeping_token, kv_dtype="flo
             while hi < len(encoded) and (n == 0 or n + len(encoded[hi]) <= group_tokens):
                 n += len(encoded[hi])
                 hi += 1
-            part = read_group(model, tokenizer, encoded[lo:hi], layers, prefix, KV_DTYPES[kv_dtype], bar=bar)
+            part = read_group(model, tokenizer, encoded[lo:hi], layers, prefix, KV_DTYPES[kv_dtype], bar=bar,
+                              values=kv == "stored")
             part["text_ids"] += text_offset + lo
             part["sentence_ids"] += sentence_offset
             sentence_offset = int(part["sentence_ids"][-1]) + 1
@@ -127,8 +137,11 @@ def read_sink(model, tokenizer, layers, bookkeeping_token, kv_dtype="float32"):
             {layer: v[0].to(KV_DTYPES[kv_dtype]).contiguous() for layer, (_, v) in kv.items()})
 
 
-def store_meta(model, tokenizer, texts, layers, bookkeeping_token="\n", index="flat", kv_dtype="float32"):
-    """A new store's description (the manifest's), its settings checked: one line for each wrong one."""
+def store_meta(model, tokenizer, texts, layers, bookkeeping_token="\n", index="flat", kv_dtype="float32", kv="stored"):
+    """A new store's description (the manifest's), its settings checked: one line for each wrong one. kv='recompute':
+    the store keeps the keys of `layers` (the chooser's) and the token ids; the windows texts were read in (the
+    bookkeeping token's ids, the window's length) are kept so that a chosen chunk can be read again (store.windows)."""
+    check_kv(kv)
     if index not in ("flat", "hnsw", "ivf"):
         raise MemoryStoreError(f"index must be 'flat', 'hnsw' or 'ivf', got {index!r}")
     if kv_dtype not in KV_DTYPES:
@@ -141,24 +154,33 @@ def store_meta(model, tokenizer, texts, layers, bookkeeping_token="\n", index="f
         raise MemoryStoreError(f"layers {bad} do not exist: the model has layers 0..{model.config.n_layer - 1}")
     if not texts:
         raise MemoryStoreError("no memory texts given")
+    prefix = tokenizer.encode(bookkeeping_token) if bookkeeping_token else []
     return dict(format_version=FORMAT_VERSION, model=model.name, model_fingerprint=weights_fingerprint(model),
                 layers=layers, n_head=model.config.n_kv_head, n_query_head=model.config.n_head,
                 head_dim=model.config.head_dim, bookkeeping_token=bookkeeping_token, tokenizer=tokenizer.name,
-                texts=list(texts), index=index, kv_dtype=kv_dtype)
+                texts=list(texts), index=index, kv_dtype=kv_dtype, kv=kv, prefix_ids=prefix,
+                window=model.config.block_size - len(prefix))
+
+
+def sink_layers(meta, model):
+    """The layers whose bookkeeping-token keys/values a store keeps: its layers, or every layer (kv='recompute':
+    the chosen chunks are read again in every layer, after the sink)."""
+    return meta["layers"] if meta.get("kv", "stored") == "stored" else list(range(model.config.n_layer))
 
 
 def build_store(model, tokenizer, text, layers, bookkeeping_token="\n", progress=True, index="flat",
-                kv_dtype="float32"):
+                kv_dtype="float32", kv="stored"):
     """A new store in RAM from memory text (a string, or a list of texts, each read on its own and each a chunk
     for chunk retrieval): the clean K/V of the unmodified model in `layers`. index: 'flat' (exact search: a torch
     matmul up to TORCH_SEARCH_MAX tokens, FAISS IndexFlatL2 beyond), or FAISS's approximate 'hnsw' or 'ivf', for
-    stores of hundreds of thousands of tokens and more. For a store larger than RAM: disk.build_on_disk."""
+    stores of hundreds of thousands of tokens and more. kv: 'stored', or 'recompute' (store_meta). For a store
+    larger than RAM: disk.build_on_disk."""
     texts = [text] if isinstance(text, str) else list(text)
-    meta = store_meta(model, tokenizer, texts, layers, bookkeeping_token, index, kv_dtype)
+    meta = store_meta(model, tokenizer, texts, layers, bookkeeping_token, index, kv_dtype, kv)
     parts = list(read_parts(model, tokenizer, texts, meta["layers"], bookkeeping_token, kv_dtype, progress,
-                            group_tokens=float("inf")))
+                            group_tokens=float("inf"), kv=kv))
     meta["token_count"] = len(parts[0]["token_ids"])
-    sink_keys, sink_values = read_sink(model, tokenizer, meta["layers"], bookkeeping_token, kv_dtype)
+    sink_keys, sink_values = read_sink(model, tokenizer, sink_layers(meta, model), bookkeeping_token, kv_dtype)
     return MemoryStore(meta, parts=parts, sink_keys=sink_keys, sink_values=sink_values)
 
 
@@ -171,6 +193,7 @@ def append_text(store, model, tokenizer, text, progress=True):
     m = store.meta
     parts = read_parts(model, tokenizer, texts, store.layers, m["bookkeeping_token"], m.get("kv_dtype", "float32"),
                        progress, group_tokens=float("inf"), text_offset=len(m["texts"]),
-                       sentence_offset=int(store.sentence_ids.max()) + 1 if len(store) else 0)
+                       sentence_offset=int(store.sentence_ids.max()) + 1 if len(store) else 0,
+                       kv=m.get("kv", "stored"))
     store.extend(list(parts), texts)
     return store

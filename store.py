@@ -123,6 +123,31 @@ class MemoryStore:
                                                     for i in range(len(self.parts))])
         return self._head_keys[layer, kv]
 
+    @property
+    def recomputes(self):
+        """A kv='recompute' store keeps the chooser's keys and the token ids only: the keys and values of chosen
+        chunks are read again by the model (memory.recompute_rows, over the windows of windows())."""
+        return self.meta.get("kv", "stored") == "recompute"
+
+    def windows(self, rows):
+        """
+        The windows stored tokens rows [U] (sorted, distinct) were read in, to read them again: each window is the
+        bookkeeping token's ids and a run of its text's tokens from the window's start (reading.read_group), cut
+        after the last row it holds (causal attention: later tokens change nothing before them).
+        Returns ids [W, L] (padded on the right with 0) and, for each row, its window and column [U] each.
+        """
+        prefix, window = self.meta["prefix_ids"], self.meta["window"]
+        text_of, starts, _ = self.chunks("text")
+        text_start = torch.tensor(starts)[text_of[rows]]  # [U] the first stored token of each row's text
+        begin = text_start + (rows - text_start) // window * window  # [U] its window's first stored token
+        firsts, which = torch.unique(begin, return_inverse=True)
+        ends = torch.zeros(len(firsts), dtype=torch.long).scatter_reduce(0, which, rows + 1, "amax")
+        width = len(prefix) + int((ends - firsts).max())
+        ids = torch.zeros(len(firsts), width, dtype=torch.long)
+        for w, (a, b) in enumerate(zip(firsts.tolist(), ends.tolist())):
+            ids[w, :len(prefix) + b - a] = torch.cat([torch.tensor(prefix, dtype=torch.long), self.token_ids[a:b]])
+        return ids, which, len(prefix) + rows - begin
+
     def forgotten_tokens(self):
         """[N] bool: the stored tokens of forgotten texts (None when nothing is forgotten)."""
         if not self.forgotten:
@@ -311,7 +336,11 @@ def check_store(store, model, settings=None):
         if any(h >= model.config.n_head for h in settings.chunk_heads or []):
             raise MemoryStoreError(f"chunk_heads {settings.chunk_heads} name heads the model lacks: it has query heads "
                                    f"0..{model.config.n_head - 1}")
-        missing = [layer for layer in settings.store_layers if layer not in store.keys]
+        if store.recomputes and not settings.chunk_select:
+            raise MemoryStoreError("this memory store keeps token ids and the chooser's keys only (kv='recompute'): "
+                                   "only chunk retrieval (chunk_select > 0) reads it; build one with kv='stored'")
+        wanted = settings.chunk_layers if store.recomputes else settings.store_layers
+        missing = [layer for layer in wanted if layer not in store.layers]
         if missing:
-            raise MemoryStoreError(f"knn_num turns the method on in layers {missing}, but the memory store holds "
-                                   f"layers {store.layers} only")
+            what = "chunk_layers score the chunks" if store.recomputes else "knn_num turns the method on"
+            raise MemoryStoreError(f"{what} in layers {missing}, but the memory store holds layers {store.layers} only")
