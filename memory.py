@@ -60,6 +60,9 @@ SETTINGS = dict(
     chunk_heads=Setting(None, nonempty_ints(), "of those layers' query heads, the ones that score (None: all)"),
     chunk_min_score=Setting(None, number(), "a chosen chunk is read only if its score reaches this (None: always)"),
     chunk_skip=Setting(1, at_least(0), "the prompt's first positions, alike in every prompt, score no chunk"),
+    chunk_backend=Setting("torch", one_of("torch", "lancedb"), "what scores the chunks: 'torch' (exact, the "
+                          "chooser's keys in RAM) or 'lancedb' (LanceDB's multivector search, embedded; a table of "
+                          "the chunks in the store's directory)"),
     mem_position=Setting("query", one_of("query", "before"), "attention, rotary models: where memory keys sit: "
                          "'query' (the query's own position) or 'before' (the chosen chunks laid out before the "
                          "context)"),
@@ -105,6 +108,8 @@ class _SettingsMethods:
                                       "'query_ip' or 'query_cos'")
         if self.chunk_select and not self.chunk_layers:
             raise MemorySettingsError("chunk_select needs chunk_layers: the layers whose queries score the chunks")
+        if self.chunk_backend != "torch" and not self.chunk_select:
+            raise MemorySettingsError(f"chunk_backend={self.chunk_backend!r} scores chunks: it needs chunk_select > 0")
         if self.mem_position == "before" and not self.chunk_select:
             raise MemorySettingsError("mem_position='before' lays out chosen chunks: it needs chunk_select > 0")
         return self
@@ -478,7 +483,7 @@ def choose_chunks(model, idx, memory):
     Returns a copy of memory with `chosen` [B, c] and `entries` (what retrieval_attention reads).
     """
     s, store = memory.settings, memory.store
-    chunk_of, starts, lengths = store.chunks(s.chunk_by, s.chunk_size)
+    _, starts, lengths = store.chunks(s.chunk_by, s.chunk_size)
     rows, inverse = torch.unique(idx, dim=0, return_inverse=True)  # seeds share their prompt: score it once
     capture = {layer: None for layer in s.chunk_layers}
     model(rows, capture=capture)
@@ -487,7 +492,7 @@ def choose_chunks(model, idx, memory):
     for layer in s.chunk_layers:
         q = capture[layer][0].float().cpu()  # [R, H, T, d]
         q = q[:, :, s.chunk_skip:] if q.shape[2] > s.chunk_skip else q
-        H_kv, N, d = store.meta["n_head"], len(store), q.shape[-1]
+        H_kv, d = store.meta["n_head"], q.shape[-1]
         group = q.shape[1] // H_kv
         heads = range(q.shape[1]) if s.chunk_heads is None else s.chunk_heads
         for kv in range(H_kv):
@@ -495,16 +500,9 @@ def choose_chunks(model, idx, memory):
             if not mine:
                 continue
             queries = q[:, mine].reshape(R, -1, d)  # [R, Q, d]: those heads' queries, all positions
-            keys = store.head_keys(layer, kv)  # [N, d], kept in RAM by the store
-            best = torch.full((R, queries.shape[1], C), float("-inf"))
-            for lo in range(0, N, 65536):  # blocks of stored tokens: [R, Q, 65536] at a time
-                sims = queries @ keys[lo:lo + 65536].float().cpu().T
-                best = best.scatter_reduce(-1, chunk_of[lo:lo + 65536].expand_as(sims), sims, "amax")
-            score += best.sum(dim=1) / math.sqrt(d)
+            score += store.chunk_scores(layer, kv, queries, s.chunk_by, s.chunk_size, s.chunk_backend) / math.sqrt(d)
             terms += queries.shape[1]
     score /= terms
-    if store.forgotten:  # a forgotten text's chunks are never chosen
-        score[:, torch.isin(store.text_ids[starts], torch.tensor(sorted(store.forgotten)))] = float("-inf")
     best, top = score.topk(min(s.chunk_select, C), dim=-1)  # [R, c], best first
     read = best >= s.chunk_min_score if s.chunk_min_score is not None else best > float("-inf")
     sink = store.sink_length if s.mem_sink and s.mem_position == "before" else 0

@@ -7,12 +7,11 @@ chunks() and search().
 """
 
 import itertools
-import math
 
-import faiss
 import numpy as np
 import torch
 
+import knn
 from loading import weights_fingerprint
 
 FORMAT_VERSION = 2  # 1: one tensors file (before segments)
@@ -194,32 +193,13 @@ class MemoryStore:
 
     def index(self, layer, head, metric="key_l2"):
         """The FAISS index of one (layer, KV head): the manifest's `index` ('flat', 'hnsw' or 'ivf'), over squared
-        L2 distance (metric 'key_l2'), inner product ('query_ip') or inner product of unit keys ('query_cos')."""
+        L2 distance (metric 'key_l2'), inner product ('query_ip') or inner product of unit keys ('query_cos'),
+        built from the store's keys on first use (knn.faiss_index)."""
         if (layer, head, metric) not in self._index:
             keys = self.layer(layer)[head].float().cpu().numpy()
             if metric == "query_cos":
                 keys = keys / np.maximum(np.linalg.norm(keys, axis=1, keepdims=True), 1e-12)
-            kind, d = self.meta.get("index", "flat"), self.meta["head_dim"]
-            faiss_metric = faiss.METRIC_L2 if metric == "key_l2" else faiss.METRIC_INNER_PRODUCT
-            if kind == "hnsw":  # graph search: approximate, cost ~ log N; on 1M layer-0 keys it found only ~92 %
-                # of the true 5 nearest at efSearch 64-128 (docs/performance.md), IVF 96 %
-                index = faiss.IndexHNSWFlat(d, 32, faiss_metric)
-                index.hnsw.efConstruction, index.hnsw.efSearch = 64, 64
-            elif kind == "ivf":  # inverted lists: approximate, scans nprobe of nlist clusters
-                # sqrt(N) lists, trained on 64 keys a list: 1M keys build in seconds a head (4 sqrt(N) lists
-                # trained on every key took over a minute); nprobe 64 finds >= 95 % of the true 5 nearest there.
-                # The lists hold the keys in float16: a search reads half the bytes (it is bound by memory
-                # bandwidth), twice as fast, and finds the same neighbours (the keys themselves come from the store)
-                nlist = max(1, min(len(keys) // 39, int(math.sqrt(len(keys)))))
-                quantizer = faiss.IndexFlatL2(d) if metric == "key_l2" else faiss.IndexFlatIP(d)
-                index = faiss.IndexIVFScalarQuantizer(quantizer, d, nlist, faiss.ScalarQuantizer.QT_fp16, faiss_metric)
-                sample = np.random.default_rng(0).choice(len(keys), min(len(keys), 64 * nlist), replace=False)
-                index.train(keys[np.sort(sample)])
-                index.nprobe = min(nlist, 64)
-            else:  # exact: squared Euclidean distance, as the paper, or inner product
-                index = faiss.IndexFlatL2(d) if metric == "key_l2" else faiss.IndexFlatIP(d)
-            index.add(keys)
-            self._index[layer, head, metric] = index
+            self._index[layer, head, metric] = knn.faiss_index(keys, self.meta.get("index", "flat"), metric)
         return self._index[layer, head, metric]
 
     def search(self, layer, heads, queries, k, metric="key_l2"):
@@ -229,15 +209,21 @@ class MemoryStore:
         distance), 'query_ip' (largest inner product) or 'query_cos' (largest cosine). Returns keys [S, k, d],
         values [S, k, d], found [S, k] bool (False where the store has fewer than k entries), distances [S, k]
         (L2: the squared distance; otherwise minus the similarity, so that smaller is nearer), indices [S, k].
+        Backend: torch's exact matmul for flat stores of up to TORCH_SEARCH_MAX tokens, FAISS beyond (knn.py).
         """
         group = self.meta.get("n_query_head", self.meta["n_head"]) // self.meta["n_head"]
         kv = heads // group
         if metric == "query_cos":
             queries = queries / queries.norm(dim=-1, keepdim=True).clamp(min=1e-12)
-        if self.meta.get("index", "flat") == "flat" and len(self) <= TORCH_SEARCH_MAX:
-            dist, idx = self.torch_search(layer, kv, queries.float(), k, metric)
+        kind = self.meta.get("index", "flat")
+        if kind == "flat" and len(self) <= TORCH_SEARCH_MAX:
+            keys = self.layer(layer).float()  # [H_kv, N, d]
+            if metric == "query_cos":
+                keys = keys / keys.norm(dim=-1, keepdim=True).clamp(min=1e-12)
+            dist, idx = knn.torch_nearest(keys, kv, queries.float(), k, metric, self.forgotten_tokens())
         else:
-            dist, idx = self.faiss_search(layer, kv, queries, k, metric)
+            indexes = {head: self.index(layer, head, metric) for head in kv.unique().tolist()}  # built with every thread
+            dist, idx = knn.faiss_nearest(indexes, kind, kv, queries, k, self.forgotten_tokens())
             if metric != "key_l2":
                 dist = -dist  # FAISS gives similarities for inner product
         found = idx >= 0
@@ -247,68 +233,64 @@ class MemoryStore:
         return (keys[kv_idx, safe].to(dev), values[kv_idx, safe].to(dev), found.to(dev),
                 dist.masked_fill(~found, float("inf")), idx)
 
-    def torch_search(self, layer, kv, queries, k, metric="key_l2"):
-        """Exact search for all queries at once: queries grouped by KV head into a padded batch, one matmul."""
-        keys = self.layer(layer).float()  # [H_kv, N, d]
-        if metric == "query_cos":
-            keys = keys / keys.norm(dim=-1, keepdim=True).clamp(min=1e-12)
-        H_kv, N, d = keys.shape
-        S = len(kv)
-        kv = kv.to(keys.device)
-        counts = torch.bincount(kv, minlength=H_kv)
-        order = torch.argsort(kv, stable=True)
-        slot = torch.arange(S, device=keys.device) - (torch.cumsum(counts, 0) - counts)[kv[order]]
-        padded = queries.new_zeros(H_kv, int(counts.max()), d).to(keys.device)
-        padded[kv[order], slot] = queries[order].to(keys.device)
-        if metric == "key_l2":
-            dist = ((padded ** 2).sum(-1, keepdim=True) - 2 * padded @ keys.transpose(1, 2)
-                    + (keys ** 2).sum(-1)[:, None, :]).clamp(min=0)  # [H_kv, S_max, N]
-        else:  # similarity, negated so that the nearest is the smallest
-            dist = -(padded @ keys.transpose(1, 2))
-        dead = self.forgotten_tokens()
-        if dead is not None:  # forgotten texts' tokens are never found
-            dist = dist.masked_fill(dead.to(keys.device), float("inf"))
-        top_i = torch.topk(dist, min(k, N), dim=-1, largest=False).indices[kv[order], slot]  # [S, k] sorted
-        found_k = keys[kv[order][:, None], top_i]
-        if metric == "key_l2":  # the winners' distances again, directly: the expansion above loses precision near 0
-            top_d = ((found_k - padded[kv[order], slot][:, None]) ** 2).sum(-1)
-        else:
-            top_d = -(found_k @ padded[kv[order], slot][:, :, None]).squeeze(-1)
-        if dead is not None:
-            gone = dead.to(keys.device)[top_i]
-            top_d, top_i = top_d.masked_fill(gone, float("inf")), top_i.masked_fill(gone, -1)
-        out_d = torch.full((S, k), float("inf"), device=keys.device)
-        out_i = torch.full((S, k), -1, dtype=torch.long, device=keys.device)
-        out_d[order, :top_i.shape[-1]] = top_d
-        out_i[order, :top_i.shape[-1]] = top_i
-        return out_d, out_i
+    def chunk_scores(self, layer, kv, queries, chunk_by="text", chunk_size=64, backend="torch", limit=16):
+        """
+        The chooser's late interaction: for queries [R, Q, d] of KV head kv's query heads in this layer, each chunk's
+        score, the sum over the queries of each one's best inner product with the chunk's stored keys: [R, C]; a
+        forgotten text's chunks -inf. backend 'torch': exact, over the chooser's keys kept in RAM (head_keys);
+        'lancedb': LanceDB's multivector search (exact) over a table of the chunks (knn.lance_table, in the store's
+        directory under lancedb/, built on first use, appended to when the store grew), which scores each row's
+        `limit` best chunks; the others are -inf.
+        """
+        chunk_of, starts, lengths = self.chunks(chunk_by, chunk_size)
+        if backend == "torch":
+            scores = knn.torch_chunk_best(self.head_keys(layer, kv), chunk_of, len(starts), queries).sum(dim=1)
+            if self.forgotten:  # a forgotten text's chunks are never chosen
+                scores[:, torch.isin(self.text_ids[starts], torch.tensor(sorted(self.forgotten)))] = float("-inf")
+            return scores
+        texts, offsets = self._chunk_places(chunk_by, chunk_size)
+        number = {(t, o): c for c, (t, o) in enumerate(zip(texts.tolist(), offsets.tolist()))}
+        table = self.lance_table(layer, kv, chunk_by, chunk_size)
+        scores = torch.full((len(queries), len(starts)), float("-inf"))
+        for r, found in enumerate(knn.lance_chunk_best(table, queries, limit, self.forgotten)):
+            for text, offset, score in found:
+                scores[r, number[text, offset]] = score
+        return scores
 
-    def faiss_search(self, layer, kv, queries, k, metric="key_l2"):
-        """FAISS, one batched search per KV head. A generated token's few queries are searched on one thread:
-        FAISS's OpenMP threads and torch's (two runtimes) would otherwise compete for the cores, and a FAISS
-        thread waiting for a core now and then costs more than the second thread gains."""
-        kv = kv.cpu()
-        dist = np.full((len(kv), k), np.inf, dtype=np.float32)
-        idx = np.full((len(kv), k), -1, dtype=np.int64)
-        q = queries.detach().float().cpu().numpy()
-        indexes = {head: self.index(layer, head, metric) for head in kv.unique().tolist()}  # built with every thread
-        dead = self.forgotten_tokens()
-        params = {}
-        if dead is not None:  # forgotten texts' tokens are never found: FAISS skips them while it searches
-            sel = faiss.IDSelectorNot(faiss.IDSelectorBatch(dead.nonzero().squeeze(1).numpy().astype(np.int64)))
-            kind = self.meta.get("index", "flat")
-            params = dict(params=faiss.SearchParametersIVF(sel=sel, nprobe=next(iter(indexes.values())).nprobe)
-                          if kind == "ivf" else faiss.SearchParametersHNSW(sel=sel, efSearch=64) if kind == "hnsw"
-                          else faiss.SearchParameters(sel=sel))
-        threads = faiss.omp_get_max_threads()
-        faiss.omp_set_num_threads(1 if len(kv) < 64 else threads)
-        try:
-            for head, index in indexes.items():
-                rows = (kv == head).nonzero().squeeze(1).numpy()
-                dist[rows], idx[rows] = index.search(np.ascontiguousarray(q[rows]), k, **params)
-        finally:
-            faiss.omp_set_num_threads(threads)
-        return torch.from_numpy(dist), torch.from_numpy(idx)
+    def _chunk_places(self, chunk_by, chunk_size):
+        """Each chunk's text number and the offset of its first token in that text, [C] each: what names a chunk
+        whatever the store's compaction removed before it."""
+        _, starts, _ = self.chunks(chunk_by, chunk_size)
+        text_of, text_starts, _ = self.chunks("text")
+        starts = torch.tensor(starts)
+        return self.text_ids[starts], starts - torch.tensor(text_starts)[text_of[starts]]
+
+    def lance_table(self, layer, kv, chunk_by="text", chunk_size=64):
+        """The LanceDB table of this (layer, KV head)'s chunks (knn.lance_table): in the store's directory, or, for a
+        store in RAM, in a temporary one that lives as long as the store. Written a part at a time."""
+        key = ("lancedb", layer, kv, chunk_by, chunk_size)
+        if key not in self._index:
+            if self.path is None and not hasattr(self, "_lance_dir"):
+                import tempfile
+                self._lance_dir = tempfile.TemporaryDirectory(prefix="mtm-lancedb-")
+            directory = self.path / "lancedb" if self.path is not None else self._lance_dir.name
+            chunk_of, starts, lengths = self.chunks(chunk_by, chunk_size)
+            texts, offsets = self._chunk_places(chunk_by, chunk_size)
+
+            def rows(newest):
+                for i in range(len(self.parts)):
+                    lo, hi = self.offsets[i], self.offsets[i + 1]
+                    mine = [c for c in range(int(chunk_of[lo]), int(chunk_of[hi - 1]) + 1) if texts[c] > newest] \
+                        if hi > lo else []
+                    if not mine:
+                        continue
+                    keys = self._read(i, f"layer{layer}.keys")[kv]  # [n, d], this part's rows only
+                    take = torch.cat([torch.arange(starts[c], starts[c] + lengths[c]) for c in mine]) - lo
+                    yield (texts[mine].tolist(), offsets[mine].tolist(), [lengths[c] for c in mine], keys[take])
+
+            name = f"layer{layer}_kv{kv}_{chunk_by}" + (str(chunk_size) if chunk_by == "block" else "")
+            self._index[key] = knn.lance_table(directory, name, rows)
+        return self._index[key]
 
 
 # -----------------------------------------------------------------------------

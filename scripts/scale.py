@@ -1,11 +1,13 @@
 """
-A memory that grows, measured: for n facts (the fact benchmark's test facts, then invented distractors), build a
-store of every layer with build_memory.py (a fresh process: its wall time and peak RSS), then, with the model
-loaded once: open the store and make the first chunk choice, the chooser's latency warm, append one fact, forget
-one, the per-token cost of the recall setting at batch 100 against no memory, and the bytes on disk.
-Prints a markdown table. Stores go under out/scale/ (git-ignored); they are kept, for reruns.
+A memory that grows, measured: for n facts (the fact benchmark's test facts, then invented distractors: the memory
+of n facts that `evaluate.py` mode facts uses, config/smollm2/eval_facts_scale.py), build the recall setting's
+store (a fresh process: its wall time and peak RSS; kv='stored': every layer's keys and values, kv='recompute': the
+chooser's keys and the token ids), then, with the model loaded once: open the store and make the first chunk
+choice, the chooser's latency warm, append one fact, forget one, the per-token cost of the recall setting at batch
+100 against no memory, and the bytes on disk. Prints a markdown table. Stores go under out/scale/ (git-ignored),
+where the facts task's runs find them (stores_dir); they are kept, for reruns.
 
-    python scripts/scale.py --models='["smollm2"]' --fact_counts='[1000,10000]'
+    python scripts/scale.py --models='["smollm2"]' --fact_counts='[1000,10000]' --kv=recompute
 """
 import json
 import os
@@ -31,42 +33,50 @@ from memory import Memory, MemorySettings, with_chunks  # noqa: E402
 models = ["smollm2", "gemma3"]
 fact_counts = [1000, 10000]
 kv_dtype = "float16"
+kv = "stored"  # 'stored' (every layer's keys and values) or 'recompute' (the chooser's keys and token ids only)
+seed = 1337  # which facts and distractors (evaluate.py's default seed: the facts task opens the same stores)
 out_dir = "out/scale"
 batch = 100
 new_tokens = 20
-rebuild = False  # True: build the stores again even where they exist
 # -----------------------------------------------------------------------------
 
 BUILD = """
-import resource, runpy, sys
-sys.argv = ["build_memory.py"] + sys.argv[1:]
-runpy.run_path("build_memory.py", run_name="__main__")
+import json, resource, sys, time
+import disk, facts
+from loading import load_model
+from memory import MemorySettings
+from tasks.facts import method_store
+name, n, cfg = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
+model, tok = load_model(name)
+(texts, _), = facts.stores_for(facts.load_facts("test"), n, cfg["seed"])
+start = time.time()
+store = method_store(model, tok, texts, MemorySettings.of(cfg), cfg)
+print("STORE", store.path, "BUILT", int((store.path / disk.MANIFEST).stat().st_mtime >= start))
 print("PEAK_RSS_KIB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
-def build(name, n, path):
-    texts = facts.memory_texts(facts.load_facts("test"), n)
-    source = path.with_suffix(".txt")
-    source.write_text("\n".join(texts) + "\n")
-    bookkeeping = "<bos>" if name == "gemma3" else "\n"
+def build(name, n, cfg):
+    """The store of n facts, as the facts task builds it (tasks.facts.method_store), in a fresh process: its path
+    and its build's wall time and peak RSS (the model's loading included), kept beside it for reruns."""
     t = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", BUILD, f"--init_from={name}", f"--memory=FILE:{source}",
-                          "--one_text_per_line=True", "--all_layers=True", f"--kv_dtype={kv_dtype}",
-                          f"--bookkeeping_token={bookkeeping}", f"--mem_store={path}"],
-                         cwd=REPO, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", BUILD, name, str(n), json.dumps(cfg)], cwd=REPO, capture_output=True,
+                         text=True)
     seconds = time.perf_counter() - t
     if out.returncode != 0:
         raise SystemExit(f"build failed: {out.stderr.strip().splitlines()[-1]}")
+    path = Path(out.stdout.split("STORE")[1].split()[0])
     rss = int(out.stdout.split("PEAK_RSS_KIB")[1].split()[0]) / 2**20  # GiB
-    (path / "build.json").write_text(json.dumps(dict(seconds=seconds, peak_rss_gib=rss)))
+    record = path.parent / f"{path.name}.build.json"
+    if out.stdout.split("BUILT")[1].split()[0] == "1":  # built now, not opened: its build measured
+        record.write_text(json.dumps(dict(seconds=seconds, peak_rss_gib=rss)))
+    elif not record.is_file():
+        raise SystemExit(f"{path} was built by another program, its build not measured: delete it and run again")
+    return path, json.loads(record.read_text())
 
 
-def measure(name, n, model, tok, settings):
-    path = REPO / out_dir / f"{name}-{n}"
-    if rebuild or not (path / "build.json").is_file():
-        build(name, n, path)
-    built = json.loads((path / "build.json").read_text())
+def measure(name, n, model, tok, settings, cfg):
+    path, built = build(name, n, cfg)
     question = torch.tensor([tok.prompt(facts.load_facts("test")[0]["question"])])
     t = time.perf_counter()
     store = disk.load_store(path)
@@ -93,7 +103,7 @@ def measure(name, n, model, tok, settings):
     disk.forget(path, [len(grown.meta["texts"]) - 1])
     forget_s = time.perf_counter() - t
     disk.compact(path)  # the store as built, for the next run (the appended fact's segment goes)
-    return dict(model=name, n=n, tokens=len(store), segments=len(store.segments), build_s=built["seconds"],
+    return dict(model=name, n=n, kv=kv, tokens=len(store), segments=len(store.segments), build_s=built["seconds"],
                 rss=built["peak_rss_gib"], gib=size / 2**30, bytes_per_token=size / len(store), open_s=open_s,
                 choose_ms=1e3 * choose_s, append_s=append_s, forget_s=forget_s, ratio=mem_s / plain_s,
                 chose=int(chosen.chosen[0, 0]))
@@ -110,16 +120,18 @@ def main():
         cfg = {}
         setting = REPO / "config" / name / "recall_setting.py"
         exec(compile(setting.read_text(), str(setting), "exec"), cfg)
+        cfg = {k: v for k, v in cfg.items() if not k.startswith("__")}
+        cfg.update(index="flat", kv_dtype=kv_dtype, kv=kv, stores_dir=str(REPO / out_dir), seed=seed)
         settings = MemorySettings.of(cfg)
         for n in fact_counts:
-            rows.append(measure(name, n, model, tok, settings))
+            rows.append(measure(name, n, model, tok, settings, cfg))
             print(json.dumps(rows[-1]), file=sys.stderr)
-    print("| model | facts | stored tokens | segments | build s | build peak RSS GiB | GiB on disk | bytes/token "
+    print("| model | facts | kv | stored tokens | segments | build s | build peak RSS GiB | GiB on disk | bytes/token "
           "| open + first choice s | choice ms (warm) | append one s | forget one s | per token × no memory, "
           f"batch {batch} |")
-    print("| --- |" + " ---: |" * 12)
+    print("| --- | ---: | --- |" + " ---: |" * 11)
     for r in rows:
-        print(f"| {r['model']} | {r['n']} | {r['tokens']} | {r['segments']} | {r['build_s']:.0f} | {r['rss']:.2f} | "
+        print(f"| {r['model']} | {r['n']} | {r['kv']} | {r['tokens']} | {r['segments']} | {r['build_s']:.0f} | {r['rss']:.2f} | "
               f"{r['gib']:.2f} | {r['bytes_per_token']:.0f} | {r['open_s']:.2f} | {r['choose_ms']:.0f} | "
               f"{r['append_s']:.2f} | {r['forget_s']:.2f} | {r['ratio']:.2f} |")
     print(f"\nload average at the end {os.getloadavg()[0]:.2f}")

@@ -5,13 +5,16 @@ the method) over memories of n facts; teacher-forced scores for every fact and s
 """
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 
-from configurator import ConfigError, at_least, ints_at_least, read_text
+from configurator import ConfigError, at_least, ints_at_least, one_of, read_text
+import disk
 from facts import answer_ids, answer_score, load_facts, stores_for
+from loading import weights_fingerprint
 from memory import Memory, MemorySettings, Setting, choose_chunks, with_chunks
-from reading import build_store
+from reading import KV_DTYPES, KV_MODES, build_store
 from store import check_store
 from tasks.common import digest, first_word_hit, plot_rates, sample_seeds
 
@@ -26,6 +29,11 @@ SETTINGS = dict(
     all_in_context_max_tokens=Setting(100000, at_least(1), "all_in_context only while the n paragraphs fit this "
                                       "(and the window)"),
     index=Setting("flat", None, "the store's index ('flat', 'ivf', 'hnsw')"),
+    kv=Setting("stored", one_of(*KV_MODES), "the store's keys and values: 'stored', or 'recompute' (the chooser's "
+               "keys and token ids only; chunk retrieval)"),
+    kv_dtype=Setting("float32", one_of(*KV_DTYPES), "stored keys and values: 'float32', 'float16' or 'bfloat16'"),
+    stores_dir=Setting("", None, "a directory for the memories of 1,000 facts and more: each built on disk there "
+                       "once (disk.build_on_disk) and opened again by later runs; '' = built in RAM every run"),
     plain_text=Setting("FILE:data/plain.txt", None, "text unrelated to the facts, whose perplexity with and without "
                        "the memory is compared ('' = skip)"),
 )
@@ -141,8 +149,7 @@ def run(cfg, model, tokenizer, done):
                             for i, b in zip(todo, bm25_best(held_texts, [facts[i][key] for i in todo]))}
                     before = lambda i, key: held_texts[best[i, key]]
                 elif condition == "method":
-                    store = build_store(model, tokenizer, held_texts, settings.store_layers, cfg["bookkeeping_token"],
-                                        progress=len(held_texts) > 100, index=cfg["index"])
+                    store = method_store(model, tokenizer, held_texts, settings, cfg)
                     check_store(store, model, settings)
                     memory = Memory(store.to(cfg["device"]), settings)
                     if cfg["plain_text"] and ppl_key not in ppl_done:  # the memory's harm to unrelated text, once an n
@@ -174,7 +181,21 @@ def run(cfg, model, tokenizer, done):
 
 
 RUN_KEYS = ("init_from", "facts_split", "num_seeds", "sample_facts", "seed", "max_new_tokens", "temperature",
-            "top_k", "bookkeeping_token", "memory_mode", "index")
+            "top_k", "bookkeeping_token", "memory_mode", "index", "kv", "kv_dtype")
+
+
+def method_store(model, tokenizer, texts, settings, cfg):
+    """The method's store of these texts: in RAM, or (stores_dir, 1,000 texts and more) the one on disk built for
+    the same texts, model and store settings, built there first if there is none."""
+    layers = settings.chunk_layers if cfg["kv"] == "recompute" else settings.store_layers
+    how = dict(bookkeeping_token=cfg["bookkeeping_token"], index=cfg["index"], kv_dtype=cfg["kv_dtype"], kv=cfg["kv"])
+    if not cfg["stores_dir"] or len(texts) < 1000:
+        return build_store(model, tokenizer, texts, layers, progress=len(texts) > 100, **how)
+    fingerprint = getattr(model, "fingerprint", None) or weights_fingerprint(model)
+    path = Path(cfg["stores_dir"]) / f"{Path(model.name).name}-{len(texts)}-{digest([texts, layers, how, fingerprint])}"
+    if (path / disk.MANIFEST).is_file():
+        return disk.load_store(path)
+    return disk.build_on_disk(path, model, tokenizer, texts, layers, **how)
 
 
 def summarize(records, cfg):

@@ -109,3 +109,27 @@ def test_facts_mode_refuses_bad_settings_in_one_line(gpt2_dir, tmp_path):
                          (["--conditions=['method']"], "needs knn_num")]:
         r = run("evaluate.py", "--mode=facts", f"--init_from={gpt2_dir}", f"--out_dir={tmp_path}", *bad)
         assert r.returncode != 0 and message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_large_memory_is_built_on_disk_once_and_opened_again(gpt2, tmp_path):
+    """stores_dir: the memory of 1,000 facts is built there, a second run opens it (no reading), and it holds
+    what a store built in RAM from the same texts holds."""
+    from memory import MemorySettings
+    from reading import build_store
+    model, tok = gpt2
+    texts = facts.memory_texts([], 1000)
+    settings = MemorySettings([100] * 4, retrieval="attention", search="query_ip", chunk_select=1,
+                              chunk_layers=[2]).check()
+    cfg = dict(bookkeeping_token="\n", index="flat", kv_dtype="float16", kv="recompute", stores_dir=str(tmp_path))
+    first = facts_task.method_store(model, tok, texts, settings, cfg)
+    assert first.recomputes and first.layers == [2] and len(list(tmp_path.iterdir())) == 1, list(tmp_path.iterdir())
+    import reading
+    read = reading.read_group
+    reading.read_group = None  # a second run must not read the texts again
+    try:
+        again = facts_task.method_store(model, tok, texts, settings, cfg)
+    finally:
+        reading.read_group = read
+    ram = build_store(model, tok, texts, [2], progress=False, kv_dtype="float16", kv="recompute")
+    assert torch.equal(again.layer(2), first.layer(2)) and torch.equal(again.token_ids, ram.token_ids)
+    torch.testing.assert_close(again.layer(2).float(), ram.layer(2).float(), rtol=1e-3, atol=1e-3)
