@@ -158,7 +158,8 @@ def lance_chunk_best(table, queries, limit, forgotten=()):
     where = f"text NOT IN ({', '.join(map(str, sorted(forgotten)))})" if forgotten else None
     out = []
     for q in queries:
-        request = table.search(q.float().numpy()).distance_type("dot").select(["text", "first"]).limit(limit)
+        request = table.search(q.float().numpy()).distance_type("dot").select(["text", "first", "_distance"])
+        request = request.limit(limit)
         if where:
             request = request.where(where, prefilter=True)
         found = request.to_arrow()

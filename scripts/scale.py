@@ -34,6 +34,7 @@ models = ["smollm2", "gemma3"]
 fact_counts = [1000, 10000]
 kv_dtype = "float16"
 kv = "stored"  # 'stored' (every layer's keys and values) or 'recompute' (the chooser's keys and token ids only)
+compare_backends = True  # also the chooser on LanceDB against torch, every test question (agreement, latency)
 seed = 1337  # which facts and distractors (evaluate.py's default seed: the facts task opens the same stores)
 out_dir = "out/scale"
 batch = 100
@@ -49,9 +50,10 @@ from tasks.facts import method_store
 name, n, cfg = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
 model, tok = load_model(name)
 (texts, _), = facts.stores_for(facts.load_facts("test"), n, cfg["seed"])
-start = time.time()
+start, t = time.time(), time.perf_counter()
 store = method_store(model, tok, texts, MemorySettings.of(cfg), cfg)
-print("STORE", store.path, "BUILT", int((store.path / disk.MANIFEST).stat().st_mtime >= start))
+print("STORE", store.path, "BUILT", int((store.path / disk.MANIFEST).stat().st_mtime >= start),
+      "READ_S", time.perf_counter() - t)
 print("PEAK_RSS_KIB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
@@ -69,7 +71,8 @@ def build(name, n, cfg):
     rss = int(out.stdout.split("PEAK_RSS_KIB")[1].split()[0]) / 2**20  # GiB
     record = path.parent / f"{path.name}.build.json"
     if out.stdout.split("BUILT")[1].split()[0] == "1":  # built now, not opened: its build measured
-        record.write_text(json.dumps(dict(seconds=seconds, peak_rss_gib=rss)))
+        read_s = float(out.stdout.split("READ_S")[1].split()[0])  # the reading and writing, the model's loading not
+        record.write_text(json.dumps(dict(seconds=seconds, peak_rss_gib=rss, read_s=read_s)))
     elif not record.is_file():
         raise SystemExit(f"{path} was built by another program, its build not measured: delete it and run again")
     return path, json.loads(record.read_text())
@@ -95,6 +98,9 @@ def measure(name, n, model, tok, settings, cfg):
     t = time.perf_counter()
     generate(model, ids, new_tokens, 0.8, 200, Memory(store, replace(settings, chunk_min_score=None)), gens())
     mem_s = time.perf_counter() - t
+    one = lambda memory: timed(lambda: generate(model, ids[:1], new_tokens, 0.8, 200, memory, gens()[:1]))
+    plain1_s, mem1_s = one(None), one(Memory(store, replace(settings, chunk_min_score=None)))
+    chooser = side_by_side(store, model, tok, settings) if compare_backends else {}
     t = time.perf_counter()
     grown = disk.append_on_disk(path, model, tok, ["Zorbian moss glows a faint green in the caves of Lurr."],
                                 progress=False)
@@ -103,10 +109,58 @@ def measure(name, n, model, tok, settings, cfg):
     disk.forget(path, [len(grown.meta["texts"]) - 1])
     forget_s = time.perf_counter() - t
     disk.compact(path)  # the store as built, for the next run (the appended fact's segment goes)
-    return dict(model=name, n=n, kv=kv, tokens=len(store), segments=len(store.segments), build_s=built["seconds"],
+    floor = matmul_rate(model) / flops_per_token(model, store)  # tokens/s if reading ran at the matmul rate
+    rate = len(store) / built["read_s"] if "read_s" in built else float("nan")
+    return dict(model=name, n=n, kv=kv, tokens=len(store), rate=rate, floor=floor, segments=len(store.segments), build_s=built["seconds"],
                 rss=built["peak_rss_gib"], gib=size / 2**30, bytes_per_token=size / len(store), open_s=open_s,
                 choose_ms=1e3 * choose_s, append_s=append_s, forget_s=forget_s, ratio=mem_s / plain_s,
-                chose=int(chosen.chosen[0, 0]))
+                ratio1=mem1_s / plain1_s, chose=int(chosen.chosen[0, 0]), **chooser)
+
+
+def matmul_rate(model, tokens=1024, reps=20):
+    """The machine's matmul rate, FLOP/s, on the model's own largest shape (a batch of tokens through the MLP's up
+    projection), as torch runs it here."""
+    c = model.config
+    x, w = torch.randn(tokens, c.n_embd), torch.randn(c.n_embd, getattr(c, "intermediate_size", 4 * c.n_embd))
+    x @ w
+    seconds = timed(lambda: [x @ w for _ in range(reps)])
+    return 2 * tokens * w.numel() * reps / seconds
+
+
+def flops_per_token(model, store):
+    """The forward's FLOPs per stored token while reading: 2 per weight of the layers it runs (up to the last one
+    kept; no embedding lookup, no head) and the attention's 4 T d per head and layer over a window of T tokens (the
+    mean text length: each text is read on its own)."""
+    c, last = model.config, max(store.layers)
+    blocks = model.model.layers if hasattr(model, "model") else model.transformer.h
+    weights = sum(m.weight.numel() for block in blocks[:last + 1] for m in block.modules()
+                  if isinstance(m, torch.nn.Linear))
+    mean_text = len(store) / max(1, len(store.meta["texts"]))
+    return 2 * weights + (last + 1) * c.n_head * 4 * mean_text / 2 * c.head_dim
+
+
+def timed(f):
+    t = time.perf_counter()
+    f()
+    return time.perf_counter() - t
+
+
+def side_by_side(store, model, tok, settings):
+    """The chooser on torch (exact, keys in RAM) and on LanceDB (embedded) for every test question: the LanceDB
+    table's build (first use), each backend's latency per question (warm), and how often both choose the same
+    chunk."""
+    questions = [torch.tensor([tok.prompt(f["question"])]) for f in facts.load_facts("test")]
+    lance = replace(settings, chunk_backend="lancedb")
+    table_s = timed(lambda: with_chunks(model, questions[0], Memory(store, lance)))
+    picks, seconds = {}, {}
+    for name, s in (("torch", settings), ("lancedb", lance)):
+        with_chunks(model, questions[0], Memory(store, s))  # warm
+        t = time.perf_counter()
+        picks[name] = [int(with_chunks(model, q, Memory(store, s)).chosen[0, 0]) for q in questions]
+        seconds[name] = (time.perf_counter() - t) / len(questions)
+    same = sum(a == b for a, b in zip(picks["torch"], picks["lancedb"])) / len(questions)
+    return dict(lance_table_s=table_s, torch_ms=1e3 * seconds["torch"], lance_ms=1e3 * seconds["lancedb"],
+                agreement=same, questions=len(questions))
 
 
 def main():
@@ -126,14 +180,21 @@ def main():
         for n in fact_counts:
             rows.append(measure(name, n, model, tok, settings, cfg))
             print(json.dumps(rows[-1]), file=sys.stderr)
-    print("| model | facts | kv | stored tokens | segments | build s | build peak RSS GiB | GiB on disk | bytes/token "
+    print("| model | facts | kv | stored tokens | segments | build s | read tokens/s | floor tokens/s | × floor | build peak RSS GiB | GiB on disk | bytes/token "
           "| open + first choice s | choice ms (warm) | append one s | forget one s | per token × no memory, "
-          f"batch {batch} |")
-    print("| --- | ---: | --- |" + " ---: |" * 11)
+          f"batch 1 | batch {batch} |")
+    print("| --- | ---: | --- |" + " ---: |" * 15)
     for r in rows:
-        print(f"| {r['model']} | {r['n']} | {r['kv']} | {r['tokens']} | {r['segments']} | {r['build_s']:.0f} | {r['rss']:.2f} | "
+        print(f"| {r['model']} | {r['n']} | {r['kv']} | {r['tokens']} | {r['segments']} | {r['build_s']:.0f} | "
+              f"{r['rate']:.0f} | {r['floor']:.0f} | {r['rate'] / r['floor']:.2f} | {r['rss']:.2f} | "
               f"{r['gib']:.2f} | {r['bytes_per_token']:.0f} | {r['open_s']:.2f} | {r['choose_ms']:.0f} | "
-              f"{r['append_s']:.2f} | {r['forget_s']:.2f} | {r['ratio']:.2f} |")
+              f"{r['append_s']:.2f} | {r['forget_s']:.2f} | {r['ratio1']:.2f} | {r['ratio']:.2f} |")
+    if compare_backends:
+        print("\n| model | facts | LanceDB table build s | chooser ms, torch | chooser ms, LanceDB | same chunk chosen |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: |")
+        for r in rows:
+            print(f"| {r['model']} | {r['n']} | {r['lance_table_s']:.1f} | {r['torch_ms']:.0f} | {r['lance_ms']:.0f} | "
+                  f"{r['agreement']:.3f} ({r['questions']} test questions) |")
     print(f"\nload average at the end {os.getloadavg()[0]:.2f}")
 
 
