@@ -6,10 +6,12 @@ weights, and what the memory adds per token as the context and the memory grow. 
     python bench.py --quick=True     # small sizes, about 2 minutes, for development
 """
 import datetime
+import json
 import os
 import platform
 import resource
 import shlex
+import subprocess
 import sys
 import time
 from dataclasses import replace
@@ -62,7 +64,11 @@ size_repeats = 5  # MF 0 runs (MF 5's, far above the noise, run once)
 recall_fact_counts = [10, 1000, 10000]
 recall_new_tokens = 20
 recall_config = "config/smollm2/recall_setting.py"
-parts = ["throughput", "context", "size", "recall"]  # which sections to run
+# a memory that grows: scripts/scale.py (its stores under out/scale/, built once and kept), run by part 'scale'
+scale_models = ["smollm2", "gemma3"]
+scale_fact_counts = [1000, 10000]  # add 100000: about 40 minutes of reading on 2 CPU cores with kv='recompute'
+scale_kv = "recompute"
+parts = ["throughput", "context", "size", "recall"]  # which sections to run; 'scale' too (long)
 # -----------------------------------------------------------------------------
 QUICK = dict(batch_sizes=[1, 8], max_new_tokens=20, context_lengths=[64, 256],
              context_repeats=3, store_sizes=[1_000, 100_000], size_new_tokens=20, size_repeats=2,
@@ -480,6 +486,15 @@ def main():
             ratio = at[0]["ms"] / rec[i - 1]["ms"]
             targets.append(("recall setting, 1000-fact memory, cached, batch 100: per-token cost × no memory",
                             f"{ratio:.2f}", "≤ 1.3", ratio <= 1.3))
+
+    if "scale" in parts:  # one home for the scale measurement: scripts/scale.py, in its own process
+        print("scale", file=sys.stderr)
+        out = subprocess.run([sys.executable, str(REPO / "scripts" / "scale.py"), f"--models={json.dumps(scale_models)}",
+                              f"--fact_counts={json.dumps(scale_fact_counts)}", f"--kv={scale_kv}"],
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            raise SystemExit(f"scripts/scale.py failed: {(out.stderr.strip().splitlines() or ['?'])[-1]}")
+        print(f"\n### A memory that grows\n\n{out.stdout}")
 
     print("\n### Targets\n")
     table(["target", ">measured", "wanted", "met"],
