@@ -6,7 +6,7 @@ the chosen layers, per head, in a directory of append-only segments (disk.py: ma
     python build_memory.py --memory=FILE:more.txt --mem_store=stores/cats --append=True
     python sample.py config/sample_gpt2_type_3_method.py --memory= --mem_store=stores/cats
     python build_memory.py --init_from=smollm2 --memory=FILE:data/my_facts.txt --one_text_per_line=True \
-        --all_layers=True --kv_dtype=float16 --mem_store=stores/my_facts     # one fact per line: the recall setting
+        --all_layers=True --mem_store=stores/my_facts     # one fact per line: the recall setting (float16)
     python build_memory.py --mem_store=stores/my_facts --forget_texts=[3]         # forget text 3 (from 0) ...
     python build_memory.py --mem_store=stores/my_facts --forget_match="Zorbian"   # ... or every text holding this
     python build_memory.py --mem_store=stores/my_facts --compact=True             # reclaim forgotten texts' space
@@ -30,7 +30,9 @@ layers = [6, 7, 8]  # layer indices (0-based) to keep keys/values for: the layer
 all_layers = False  # True: every layer (what the recall setting, config/smollm2/recall_setting.py, reads)
 bookkeeping_token = "\n"  # creation 2: prepended to each window of text, then dropped ('' = creation 1)
 index = "flat"  # 'flat' (exact), or FAISS's approximate 'ivf' (or 'hnsw') for very large memories
-kv_dtype = "float32"  # stored keys and values: 'float32', or 'float16' / 'bfloat16' (half the bytes)
+kv_dtype = "auto"  # stored keys and values: 'float32', or 'float16' / 'bfloat16' (half the bytes); 'auto':
+# float16 for stores of every layer and kv='recompute' ones (on the fact benchmark's dev split it moved top-1 by 0.000,
+# docs/performance.md), float32 for the paper's few-layer stores (their results are float32's)
 kv = "stored"  # 'stored': keys and values of `layers`; 'recompute': the keys of `layers` (the chooser's,
 # chunk_layers) and the token ids only: chunk retrieval reads its chosen chunks again (kept: the windows' layout)
 append = False  # True: add the text to the existing store at mem_store (new segments only)
@@ -63,7 +65,8 @@ def main():
         store = disk.append_on_disk(Path(mem_store), model, tokenizer, texts)
     else:
         chosen = list(range(model.config.n_layer)) if all_layers else layers
-        store = disk.build_on_disk(Path(mem_store), model, tokenizer, texts, chosen, bookkeeping_token, index, kv_dtype,
+        dtype_kv = kv_dtype if kv_dtype != "auto" else "float16" if all_layers or kv == "recompute" else "float32"
+        store = disk.build_on_disk(Path(mem_store), model, tokenizer, texts, chosen, bookkeeping_token, index, dtype_kv,
                                    kv=kv)
     m = store.meta
     size = sum(f.stat().st_size for f in Path(mem_store).iterdir())

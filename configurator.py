@@ -152,7 +152,7 @@ RULES = {  # the scripts' own settings (the method's: memory.SETTINGS, checked b
     "num_samples": at_least(1), "max_new_tokens": at_least(1), "batch_size": at_least(1),
     "num_seeds": at_least(1), "temperature": at_least(0), "top_k": at_least(0), "knn": at_least(0),
     "layers": ints_at_least(0), "device": _device_ok, "dtype": one_of("float32", "bfloat16", "float16"),
-    "index": one_of("flat", "ivf", "hnsw"), "kv_dtype": one_of("float32", "float16", "bfloat16"),
+    "index": one_of("flat", "ivf", "hnsw"), "kv_dtype": one_of("auto", "float32", "float16", "bfloat16"),
     "kv": one_of("stored", "recompute"), "init_from": lambda v: None if v else "is empty",
     "start": _text_ok, "memory": _text_ok,
 }
