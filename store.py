@@ -7,6 +7,7 @@ chunks() and search().
 """
 
 import itertools
+import tempfile
 
 import numpy as np
 import torch
@@ -60,6 +61,7 @@ class MemoryStore:
         self._head_keys = {}
         self._layers = {}
         self.path, self.segments = None, []  # a store opened from disk: its directory and segments (disk.py)
+        self._lance_dir = None  # a store in RAM: the temporary directory of its LanceDB tables (lance_table)
 
     def extend(self, parts, texts):
         """Add parts after the store's (reading.append_text), and their texts."""
@@ -248,8 +250,11 @@ class MemoryStore:
             if self.forgotten:  # a forgotten text's chunks are never chosen
                 scores[:, torch.isin(self.text_ids[starts], torch.tensor(sorted(self.forgotten)))] = float("-inf")
             return scores
-        texts, offsets = self._chunk_places(chunk_by, chunk_size)
-        number = {(t, o): c for c, (t, o) in enumerate(zip(texts.tolist(), offsets.tolist()))}
+        if ("number", chunk_by, chunk_size) not in self._chunks:  # once: every choice maps LanceDB's rows back
+            texts, offsets = self._chunk_places(chunk_by, chunk_size)
+            self._chunks["number", chunk_by, chunk_size] = {(t, o): c for c, (t, o) in
+                                                            enumerate(zip(texts.tolist(), offsets.tolist()))}
+        number = self._chunks["number", chunk_by, chunk_size]
         table = self.lance_table(layer, kv, chunk_by, chunk_size)
         scores = torch.full((len(queries), len(starts)), float("-inf"))
         for r, found in enumerate(knn.lance_chunk_best(table, queries, limit, self.forgotten)):
@@ -270,8 +275,7 @@ class MemoryStore:
         store in RAM, in a temporary one that lives as long as the store. Written a part at a time."""
         key = ("lancedb", layer, kv, chunk_by, chunk_size)
         if key not in self._index:
-            if self.path is None and not hasattr(self, "_lance_dir"):
-                import tempfile
+            if self.path is None and self._lance_dir is None:
                 self._lance_dir = tempfile.TemporaryDirectory(prefix="mtm-lancedb-")
             directory = self.path / "lancedb" if self.path is not None else self._lance_dir.name
             chunk_of, starts, lengths = self.chunks(chunk_by, chunk_size)
