@@ -27,6 +27,7 @@ class GPTConfig:
     n_head: int = 12
     n_embd: int = 768
     layer_norm_epsilon: float = 1e-5
+    window: int = 0  # 0: every position sees all before it (GPT-2); W > 0: only its last W (a sliding window)
 
     @property
     def head_dim(self):
@@ -43,6 +44,7 @@ class CausalSelfAttention(nn.Module):
         super().__init__()
         self.layer_idx = layer_idx
         self.n_head = config.n_head
+        self.window = config.window or None
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd)  # query, key, value for all heads
         self.c_proj = nn.Linear(config.n_embd, config.n_embd)
 
@@ -54,7 +56,7 @@ class CausalSelfAttention(nn.Module):
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # [B, H, T, d]
         if capture is not None and self.layer_idx in capture:  # building a memory, choosing chunks: keep Q, K, V
             capture[self.layer_idx] = (q, k, v)
-        y = attend(q, k, v, self.layer_idx, memory, cache, start)
+        y = attend(q, k, v, self.layer_idx, memory, cache, start, window=self.window)
         return self.c_proj(y.transpose(1, 2).reshape(B, y.shape[2], C))
 
 

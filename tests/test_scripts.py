@@ -124,8 +124,10 @@ TEMPLATES = sorted(p for p in (REPO / "config").rglob("*.py") if not p.name.ends
 
 
 def script_of(template):
-    """'evaluate' for a template that sets `mode` (what evaluate.py measures; sample.py has no such setting), else
-    'sample' (config/README.md)."""
+    """'train' for config/train/, 'evaluate' for a template that sets `mode` (what evaluate.py measures; sample.py
+    has no such setting), else 'sample' (config/README.md)."""
+    if template.parent.name == "train":
+        return "train"
     loaded = {"__file__": str(template)}  # as configurator.configure runs it
     exec(compile(template.read_text(), str(template), "exec"), loaded)
     return "evaluate" if "mode" in loaded else "sample"
@@ -142,11 +144,16 @@ def test_templates_and_settings_are_found():
 def test_every_template_loads_and_fits_its_model(path):
     import evaluate
     import sample
+    import train
     script = script_of(path)
-    target = evaluate if script == "evaluate" else sample
+    target = dict(evaluate=evaluate, train=train).get(script, sample)
     rel = path.relative_to(REPO).as_posix()
-    assert path.name.startswith("eval_" if script == "evaluate" else "sample_"), "the name says the script"
+    assert path.name.startswith(dict(evaluate="eval_").get(script, script + "_")), "the name says the script"
     assert f"# python {script}.py {rel}" in path.read_text(), "the template says how to run it"
+    if target is train:
+        cfg = configure(dict(vars(train)), [str(path)])
+        assert cfg["tasks"] and all(p >= 1 and d >= 2 for p, d in cfg["tasks"])
+        return
     if target is evaluate:
         task, cfg = evaluate.configured([str(path)])  # as evaluate.py reads it: the mode's settings, checked
     else:

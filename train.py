@@ -1,0 +1,204 @@
+"""
+Train a small GPT from scratch on MQAR with filler (mqar.py, docs/mqar.md), after nanoGPT's train.py: AdamW with
+linear warm-up and cosine decay, evaluation on the validation split every eval_interval steps, checkpoints in
+safetensors (weights and optimiser state; no pickle), resume. The batch of step i is fixed (examples i * batch_size
+.. of the train split, cycling through `tasks`), so a resumed run sees what an uninterrupted one would.
+
+    python train.py config/train_full.py
+    python train.py config/train_window.py --max_iters=2000
+    python train.py config/train_window.py --init_from=resume
+"""
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+import mqar
+from configurator import ConfigError, at_least, configure, one_of
+from model import GPT, GPTConfig
+
+# -----------------------------------------------------------------------------
+out_dir = "out/train_full"
+init_from = "scratch"  # 'scratch' or 'resume' (from out_dir's checkpoint)
+eval_interval = 100
+eval_iters = 4  # validation batches per task at each evaluation
+log_interval = 10
+always_save_checkpoint = True  # a checkpoint at every evaluation (False: only when validation loss improves)
+wandb_log = False
+wandb_project = "mtm-train"
+wandb_run_name = "full"
+# the task: every (pairs, distance) in turn, one per step
+tasks = [[8, 32], [8, 128]]  # [pairs, distance]
+batch_size = 16
+# the model
+n_layer = 2
+n_head = 4
+n_embd = 128
+window = 0  # 0: full attention; W: a sliding window of W positions
+# AdamW, warm-up and cosine decay
+learning_rate = 1e-3
+max_iters = 1000
+weight_decay = 0.1
+beta1 = 0.9
+beta2 = 0.95
+grad_clip = 1.0
+decay_lr = True
+warmup_iters = 50
+lr_decay_iters = 1000
+min_lr = 1e-4
+device = "cpu"
+dtype = "float32"
+seed = 1337
+# -----------------------------------------------------------------------------
+
+CHECKPOINT = "ckpt.safetensors"
+
+
+def get_lr(it):
+    """Linear warm-up, then cosine decay to min_lr at lr_decay_iters (nanoGPT's schedule)."""
+    if not decay_lr:
+        return learning_rate
+    if it < warmup_iters:
+        return learning_rate * (it + 1) / (warmup_iters + 1)
+    if it > lr_decay_iters:
+        return min_lr
+    ratio = (it - warmup_iters) / max(1, lr_decay_iters - warmup_iters)
+    return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (learning_rate - min_lr)
+
+
+def init_weights(model):
+    """GPT-2's initialisation (as nanoGPT): normal(0, 0.02) weights, zero biases. torch's defaults (N(0, 1)
+    embeddings, tied to the head) start the loss near 90 instead of ln(vocab)."""
+    for m in model.modules():
+        if isinstance(m, (torch.nn.Linear, torch.nn.Embedding)):
+            torch.nn.init.normal_(m.weight, 0.0, 0.02)
+        if isinstance(m, torch.nn.Linear) and m.bias is not None:
+            torch.nn.init.zeros_(m.bias)
+
+
+def get_batch(split, step, pairs, distance):
+    ids, targets = mqar.batch(split, range(step * batch_size, (step + 1) * batch_size), pairs, distance)
+    return ids.to(device), targets.to(device)
+
+
+def task_loss(model, ids, targets):
+    """Cross-entropy and accuracy at the scored positions (the queries' values), from the tokens before them."""
+    logits = model(ids[:, :-1])
+    scored = targets[:, 1:] >= 0
+    picked = logits[scored]
+    loss = F.cross_entropy(picked.float(), targets[:, 1:][scored])
+    return loss, (picked.argmax(-1) == targets[:, 1:][scored]).float().mean()
+
+
+@torch.no_grad()
+def validate(model):
+    """Validation loss and accuracy per task, over eval_iters fixed batches each."""
+    model.eval()
+    out = {}
+    for pairs, distance in tasks:
+        losses, accs = zip(*(task_loss(model, *get_batch("val", i, pairs, distance)) for i in range(eval_iters)))
+        out[f"{pairs}x{distance}"] = dict(loss=float(sum(losses) / len(losses)), acc=float(sum(accs) / len(accs)))
+    model.train()
+    return out
+
+
+def save(path, model, optimizer, meta):
+    """Weights, the optimiser's moments and step, and meta (JSON), all in one safetensors file."""
+    tensors = {f"model.{k}": v.contiguous() for k, v in model.state_dict().items() if k != "lm_head.weight"}
+    for i, state in optimizer.state_dict()["state"].items():
+        tensors.update({f"optim.{i}.{k}": v.contiguous() for k, v in state.items()})
+    save_file(tensors, str(path.with_suffix(".tmp")), metadata={"meta": json.dumps(meta)})
+    path.with_suffix(".tmp").replace(path)  # a crash mid-write leaves the last checkpoint
+
+
+def load(path, model, optimizer):
+    """The meta of the checkpoint at path; its weights and optimiser state loaded into model and optimizer."""
+    from safetensors import safe_open
+    with safe_open(str(path), "pt") as f:
+        meta = json.loads(f.metadata()["meta"])
+    tensors = load_file(str(path))
+    missing, unexpected = model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")},
+                                                strict=False)
+    if set(missing) - {"lm_head.weight"} or unexpected:  # the head is tied to the embedding, not saved
+        raise ConfigError(f"{path} does not fit this model: missing {missing}, unexpected {unexpected}")
+    state = optimizer.state_dict()
+    for name, t in tensors.items():
+        if name.startswith("optim."):
+            _, i, k = name.split(".")
+            state["state"].setdefault(int(i), {})[k] = t
+    optimizer.load_state_dict(state)
+    return meta
+
+
+def main():
+    configure(globals(), rules=dict(init_from=one_of("scratch", "resume"), eval_interval=at_least(1),
+                                    eval_iters=at_least(1), max_iters=at_least(0), window=at_least(0)))
+    if not tasks or any(len(t) != 2 for t in tasks):
+        raise ConfigError(f"tasks must be a list of [pairs, distance], got {tasks!r}")
+    torch.manual_seed(seed)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    block = max(mqar.length(p, d) for p, d in tasks)
+    config = GPTConfig(block_size=block, vocab_size=mqar.VOCAB, n_layer=n_layer, n_head=n_head, n_embd=n_embd,
+                       window=window)
+    model = GPT(config, name="mqar")
+    init_weights(model)
+    model = model.to(device, getattr(torch, dtype))
+    decay = [p for p in model.parameters() if p.dim() >= 2]  # weight decay on matrices, as nanoGPT
+    rest = [p for p in model.parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW([dict(params=decay, weight_decay=weight_decay), dict(params=rest, weight_decay=0.0)],
+                                  lr=learning_rate, betas=(beta1, beta2))
+    iter_num, best = 0, float("inf")
+    if init_from == "resume":
+        if not (out / CHECKPOINT).is_file():
+            raise ConfigError(f"init_from='resume' but {out / CHECKPOINT} does not exist: train with 'scratch' first")
+        meta = load(out / CHECKPOINT, model, optimizer)
+        if meta["model"] != config.__dict__:
+            raise ConfigError(f"{out / CHECKPOINT} holds a model {meta['model']}, these settings make {config.__dict__}")
+        iter_num, best = meta["iter_num"], meta["best_val_loss"]
+    run = None
+    if wandb_log:
+        import wandb
+        run = wandb.init(project=wandb_project, name=wandb_run_name, config=dict(globals()))
+    print(f"{sum(p.numel() for p in model.parameters()):,} parameters; window {window or 'none'}; block {block}")
+    log = open(out / "log.jsonl", "a")
+    start = time.time()
+    for it in tqdm(range(iter_num, max_iters + 1), initial=iter_num, total=max_iters + 1, desc="training"):
+        if it % eval_interval == 0 or it == max_iters:
+            val = validate(model)
+            mean = sum(v["loss"] for v in val.values()) / len(val)
+            print(json.dumps(dict(iter=it, val=val)), file=log, flush=True)
+            if run:
+                run.log({f"val/{k}/{m}": v[m] for k, v in val.items() for m in v} | {"iter": it})
+            if it > 0 and (always_save_checkpoint or mean < best):
+                best = min(best, mean)
+                save(out / CHECKPOINT, model, optimizer, dict(iter_num=it, best_val_loss=best, model=config.__dict__))
+        if it == max_iters:
+            break
+        for group in optimizer.param_groups:
+            group["lr"] = get_lr(it)
+        pairs, distance = tasks[it % len(tasks)]
+        loss, acc = task_loss(model, *get_batch("train", it // len(tasks), pairs, distance))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        if it % log_interval == 0:
+            print(json.dumps(dict(iter=it, loss=loss.item(), acc=acc.item(), lr=get_lr(it))), file=log, flush=True)
+            if run:
+                run.log(dict(iter=it, loss=loss.item(), acc=acc.item()))
+    print(f"trained to iter {max_iters} in {time.time() - start:.0f} s; last validation: {json.dumps(val)}")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except ConfigError as e:
+        sys.exit(f"error: {e}")
