@@ -1,12 +1,13 @@
 """
 Train a small GPT from scratch on MQAR with filler (mqar.py, docs/mqar.md), after nanoGPT's train.py: AdamW with
-linear warm-up and cosine decay, evaluation on the validation split every eval_interval steps, checkpoints in
-safetensors (weights and optimiser state; no pickle), resume. The batch of step i is fixed (examples i * batch_size
-.. of the train split, cycling through `tasks`), so a resumed run sees what an uninterrupted one would.
+linear warm-up and cosine decay, evaluation on the validation split every eval_interval steps (and on the test
+split once, at the end), checkpoints in safetensors (weights and optimiser state; no pickle), resume. The batch
+of step i is fixed (examples i * batch_size .. of the train split, cycling through `tasks`), so a resumed run sees
+what an uninterrupted one would.
 
-    python train.py config/train_full.py
-    python train.py config/train_window.py --max_iters=2000
-    python train.py config/train_window.py --init_from=resume
+    python train.py config/train/train_full.py
+    python train.py config/train/train_window.py --max_iters=2000
+    python train.py config/train/train_window.py --init_from=resume
 """
 import json
 import math
@@ -20,7 +21,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 import mqar
-from configurator import ConfigError, at_least, configure, one_of
+from configurator import ConfigError, at_least, configure, one_of, settings_of
 from model import GPT, GPTConfig
 
 # -----------------------------------------------------------------------------
@@ -97,12 +98,12 @@ def task_loss(model, ids, targets):
 
 
 @torch.no_grad()
-def validate(model):
-    """Validation loss and accuracy per task, over eval_iters fixed batches each."""
+def validate(model, split="val"):
+    """Loss and accuracy per task on split, over eval_iters fixed batches each."""
     model.eval()
     out = {}
     for pairs, distance in tasks:
-        losses, accs = zip(*(task_loss(model, *get_batch("val", i, pairs, distance)) for i in range(eval_iters)))
+        losses, accs = zip(*(task_loss(model, *get_batch(split, i, pairs, distance)) for i in range(eval_iters)))
         out[f"{pairs}x{distance}"] = dict(loss=float(sum(losses) / len(losses)), acc=float(sum(accs) / len(accs)))
     model.train()
     return out
@@ -165,7 +166,7 @@ def main():
     run = None
     if wandb_log:
         import wandb
-        run = wandb.init(project=wandb_project, name=wandb_run_name, config=dict(globals()))
+        run = wandb.init(project=wandb_project, name=wandb_run_name, config=settings_of(globals()))
     print(f"{sum(p.numel() for p in model.parameters()):,} parameters; window {window or 'none'}; block {block}")
     log = open(out / "log.jsonl", "a")
     start = time.time()
@@ -194,7 +195,10 @@ def main():
             print(json.dumps(dict(iter=it, loss=loss.item(), acc=acc.item(), lr=get_lr(it))), file=log, flush=True)
             if run:
                 run.log(dict(iter=it, loss=loss.item(), acc=acc.item()))
-    print(f"trained to iter {max_iters} in {time.time() - start:.0f} s; last validation: {json.dumps(val)}")
+    test = validate(model, "test")  # reported, never looked at while training or choosing settings
+    print(json.dumps(dict(iter=max_iters, test=test)), file=log, flush=True)
+    print(f"trained to iter {max_iters} in {time.time() - start:.0f} s; validation {json.dumps(val)}; "
+          f"test {json.dumps(test)}")
 
 
 if __name__ == "__main__":
