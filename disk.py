@@ -37,7 +37,7 @@ DTYPES = {"F32": (np.float32, torch.float32), "F16": (np.float16, torch.float16)
 REBUILD = "rebuild it with build_memory.py"
 
 
-def _write_durably(path, write):
+def write_durably(path, write):
     write(path)
     with open(path, "rb+") as f:
         os.fsync(f.fileno())
@@ -61,7 +61,7 @@ def write_segment(path, part, texts, sink=None):
     name = f"seg-{uuid.uuid4().hex[:16]}"
     tmp = path / f".{name}.tmp"
     tensors = {k: t.contiguous() for k, t in dict(part, **(sink or {})).items()}
-    _write_durably(tmp, lambda p: save_file(tensors, str(p)))
+    write_durably(tmp, lambda p: save_file(tensors, str(p)))
     blocks = []
     with open(tmp, "rb") as f:
         for block in iter(lambda: f.read(BLOCK), b""):
@@ -69,7 +69,7 @@ def write_segment(path, part, texts, sink=None):
     os.replace(tmp, path / f"{name}.safetensors")
     side = json.dumps(dict(texts=texts, size=(path / f"{name}.safetensors").stat().st_size, block=BLOCK,
                            blocks=blocks))
-    _write_durably(tmp, lambda p: p.write_text(side))
+    write_durably(tmp, lambda p: p.write_text(side))
     os.replace(tmp, path / f"{name}.json")
     return dict(name=name, tokens=len(part["token_ids"]), texts=len(texts),
                 json_sha256=hashlib.sha256(side.encode()).hexdigest())
@@ -87,7 +87,7 @@ def commit(path, meta, segments, forgotten=()):
                     token_count=sum(s["tokens"] for s in segments), text_count=sum(s["texts"] for s in segments),
                     segments=segments, forgotten=sorted(forgotten))
     tmp = path / f".manifest-{uuid.uuid4().hex}.tmp"
-    _write_durably(tmp, lambda p: p.write_text(json.dumps(manifest, indent=1)))
+    write_durably(tmp, lambda p: p.write_text(json.dumps(manifest, indent=1)))
     os.replace(tmp, path / MANIFEST)
     named = {s["name"] for s in segments}
     for old in list(path.glob("seg-*")) + list(path.glob("tensors-*.safetensors")):

@@ -17,10 +17,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 from tqdm import tqdm
 
 import mqar
+from disk import write_durably
 from configurator import ConfigError, at_least, configure, one_of, settings_of
 from model import GPT, GPTConfig
 
@@ -114,16 +116,18 @@ def save(path, model, optimizer, meta):
     tensors = {f"model.{k}": v.contiguous() for k, v in model.state_dict().items() if k != "lm_head.weight"}
     for i, state in optimizer.state_dict()["state"].items():
         tensors.update({f"optim.{i}.{k}": v.contiguous() for k, v in state.items()})
-    save_file(tensors, str(path.with_suffix(".tmp")), metadata={"meta": json.dumps(meta)})
-    path.with_suffix(".tmp").replace(path)  # a crash mid-write leaves the last checkpoint
+    tmp = path.with_suffix(".tmp")
+    write_durably(tmp, lambda p: save_file(tensors, str(p), metadata={"meta": json.dumps(meta)}))
+    tmp.replace(path)  # a crash mid-write leaves the last checkpoint
 
 
 def load(path, model, optimizer):
     """The meta of the checkpoint at path; its weights and optimiser state loaded into model and optimizer."""
-    from safetensors import safe_open
-    with safe_open(str(path), "pt") as f:
-        meta = json.loads(f.metadata()["meta"])
-    tensors = load_file(str(path))
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta, tensors = json.loads(f.metadata()["meta"]), {name: f.get_tensor(name) for name in f.keys()}
+    except (SafetensorError, OSError, KeyError, TypeError, ValueError) as e:
+        raise ConfigError(f"{path} is not a checkpoint of train.py ({type(e).__name__}): train again with 'scratch'")
     missing, unexpected = model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")},
                                                 strict=False)
     if set(missing) - {"lm_head.weight"} or unexpected:  # the head is tied to the embedding, not saved

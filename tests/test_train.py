@@ -37,7 +37,10 @@ def test_a_resumed_run_gives_the_same_loss_curve(tmp_path):
 
 
 def test_bad_train_settings_get_one_line(tmp_path):
-    for args, words in [(["--init_from=resume", f"--out_dir={tmp_path / 'none'}"], "does not exist"),
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "ckpt.safetensors").write_bytes(b"not a checkpoint")
+    for args, words in [(["--init_from=resume", f"--out_dir={tmp_path / 'bad'}"], "is not a checkpoint"),
+                        (["--init_from=resume", f"--out_dir={tmp_path / 'none'}"], "does not exist"),
                         (["--init_from=gpt2"], "init_from"), (["--tasks=[[2]]"], "tasks must be")]:
         r = train(*args)
         assert r.returncode == 1 and words in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
