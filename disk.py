@@ -38,6 +38,7 @@ REBUILD = "rebuild it with build_memory.py"
 
 
 def write_durably(path, write):
+    """write(path), then flush the file to the disk: a rename after it commits bytes that are really there."""
     write(path)
     with open(path, "rb+") as f:
         os.fsync(f.fileno())
