@@ -118,7 +118,10 @@ def test_our_gemma_equals_transformers_on_the_real_weights_past_the_window(built
     idx = torch.tensor([tok.prompt(text)[:600]])  # past the 512-token window of the local layers
     with torch.no_grad():
         ours, theirs = model(idx)[0, -100:], hf(idx).logits[0, -100:]
-    torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=1e-4)
+    # Float32 over 18 layers of large activations: on this machine the two are bit-identical, but one CI run
+    # (2026-12-02) differed by up to 2.7e-3 (logits up to 30), the same math in another reduction order. A window
+    # off by one (511 or 513 instead of 512) moves these logits by up to 0.34 (measured): 2e-2 tells them apart.
+    torch.testing.assert_close(ours, theirs, atol=2e-2, rtol=0)
     del hf
     # the method on the real model, in local and global layers: a memory of the same text finds itself, changes nothing
     text = "Cats are wonderful, loving companions who fill a home with joy."
