@@ -29,6 +29,10 @@ class KVCache:
         """The layer's own state, a dict that lives as long as the cache."""
         return self._state.setdefault(layer, {})
 
+    def read(self, layer, *names):
+        """The named tensors of a layer, positions 0..length-1 (after a forward: every position read so far)."""
+        return [self._tensors[layer][name][..., :self.length, :] for name in names]
+
     def write(self, layer, start, **new):
         """Write each named tensor [..., T_new, d] at positions start.. (overwriting what was there) and return
         the first start + T_new positions of each, in order. A buffer grows by doubling, so a new token costs

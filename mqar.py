@@ -22,44 +22,58 @@ SPLITS = ("train", "val", "test")
 SLACK = 10  # positions per pair where pairs (and, distance later, queries) may start: room to scatter them
 
 
+def span(distance):
+    """A distance as (shortest, longest): an int d is (d, d); [lo, hi] gives each pair its own distance lo..hi."""
+    lo, hi = (distance, distance) if isinstance(distance, int) else tuple(distance)
+    if not 2 <= lo <= hi:
+        raise ValueError(f"distance must be an int >= 2 or [lo, hi] with 2 <= lo <= hi (got {distance!r})")
+    return lo, hi
+
+
 def length(pairs, distance):
     """Tokens in an example: BOS, then room for the pairs, then the distance, then the last query's two tokens."""
-    return 1 + SLACK * pairs + distance + 2
+    return 1 + SLACK * pairs + span(distance)[1] + 2
 
 
 def example(split, index, pairs, distance):
     """
     Example `index` of `split`: `pairs` key-value pairs (k, v), each written as the two tokens k v at a position p,
-    and queried by the same two tokens at p + distance; the answer is the query's v, predicted from its k. Pairs
+    and queried by the same two tokens at p + distance (distance [lo, hi]: each pair's own, drawn uniformly from
+    lo..hi, so that no fixed offset finds the pair); the answer is the query's v, predicted from its k. Pairs
     start at random positions of the first SLACK * pairs positions after BOS, such that no pair or query overlaps
     another; every other position is filler. Returns ids [L] (int64) and targets [L]: ids at the queries' values,
     -1 elsewhere (nothing else is scored: a pair's own value cannot be known when it is first seen).
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
-    if not 1 <= pairs <= KEYS or distance < 2:
-        raise ValueError(f"pairs must be 1..{KEYS} and distance >= 2 (got {pairs}, {distance})")
-    rng = np.random.default_rng([SPLITS.index(split), index, pairs, distance])
+    if not 1 <= pairs <= KEYS:
+        raise ValueError(f"pairs must be 1..{KEYS} (got {pairs})")
+    lo, hi = span(distance)
+    rng = np.random.default_rng([SPLITS.index(split), index, pairs, lo] + ([] if lo == hi else [hi]))
     L = length(pairs, distance)
     ids = rng.integers(1, 1 + FILLER, L)
     ids[0] = BOS
     used = np.zeros(L, dtype=bool)
     used[0] = True
-    starts = []
+    starts, gaps = [], []
     for p in rng.permutation(np.arange(1, 1 + SLACK * pairs)):  # first fit in a random order
-        slots = [p, p + 1, p + distance, p + distance + 1]
+        d = lo if lo == hi else int(rng.integers(lo, hi + 1))
+        slots = [p, p + 1, p + d, p + d + 1]
         if not used[slots].any():
             used[slots] = True
             starts.append(p)
+            gaps.append(d)
             if len(starts) == pairs:
                 break
-    assert len(starts) == pairs  # always room: a placed pair blocks at most 9 starts (p, p +- 1, p +- distance +- 1)
+    # always room: a placed pair blocks at most 9 starts (p, p +- 1, p +- d +- 1) when every d is the same; with
+    # a range of distances more, but SLACK = 10 starts a pair has left room in every example tried (tests)
+    assert len(starts) == pairs
     keys = 1 + FILLER + rng.permutation(KEYS)[:pairs]
     values = 1 + FILLER + KEYS + rng.integers(0, VALUES, pairs)
     targets = np.full(L, -1)
-    for p, k, v in zip(starts, keys, values):
-        ids[[p, p + distance]], ids[[p + 1, p + distance + 1]] = k, v
-        targets[p + distance + 1] = v
+    for p, d, k, v in zip(starts, gaps, keys, values):
+        ids[[p, p + d]], ids[[p + 1, p + d + 1]] = k, v
+        targets[p + d + 1] = v
     return torch.from_numpy(ids), torch.from_numpy(targets)
 
 

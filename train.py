@@ -25,6 +25,7 @@ import mqar
 from disk import write_durably
 from configurator import ConfigError, at_least, configure, one_of, settings_of
 from model import GPT, GPTConfig
+from peers import PEERS, peer
 
 # -----------------------------------------------------------------------------
 out_dir = "out/train_full"
@@ -37,13 +38,17 @@ wandb_log = False
 wandb_project = "mtm-train"
 wandb_run_name = "full"
 # the task: every (pairs, distance) in turn, one per step
-tasks = [[8, 32], [8, 128]]  # [pairs, distance]
+tasks = [[8, 32], [8, 128]]  # [pairs, distance]; a distance [lo, hi]: each pair its own, lo..hi
 batch_size = 16
-# the model
+# the model: 'gpt' (model.py: full attention, or a sliding window of `window` positions) or one of peers.py's
+# trained memories ('block_recurrent', 'memorizing'), whose local attention is also limited to `window` positions
+architecture = "gpt"
 n_layer = 2
 n_head = 4
 n_embd = 128
 window = 0  # 0: full attention; W: a sliding window of W positions
+state_vectors = 8  # block_recurrent: the recurrent state's vectors
+knn = 32  # memorizing: the memories each query of its kNN layer reads
 # AdamW, warm-up and cosine decay
 learning_rate = 1e-3
 max_iters = 1000
@@ -85,6 +90,12 @@ def init_weights(model):
             torch.nn.init.zeros_(m.bias)
 
 
+def task_name(pairs, distance):
+    """'16x128': 16 pairs at distance 128; '16x2-15': at distances 2..15, each pair its own."""
+    lo, hi = mqar.span(distance)
+    return f"{pairs}x{lo}" if lo == hi else f"{pairs}x{lo}-{hi}"
+
+
 def get_batch(split, step, pairs, distance):
     ids, targets = mqar.batch(split, range(step * batch_size, (step + 1) * batch_size), pairs, distance)
     return ids.to(device), targets.to(device)
@@ -106,7 +117,7 @@ def validate(model, split="val"):
     out = {}
     for pairs, distance in tasks:
         losses, accs = zip(*(task_loss(model, *get_batch(split, i, pairs, distance)) for i in range(eval_iters)))
-        out[f"{pairs}x{distance}"] = dict(loss=float(sum(losses) / len(losses)), acc=float(sum(accs) / len(accs)))
+        out[task_name(pairs, distance)] = dict(loss=float(sum(losses) / len(losses)), acc=float(sum(accs) / len(accs)))
     model.train()
     return out
 
@@ -121,8 +132,8 @@ def save(path, model, optimizer, meta):
     tmp.replace(path)  # a crash mid-write leaves the last checkpoint
 
 
-def load(path, model, optimizer):
-    """The meta of the checkpoint at path; its weights and optimiser state loaded into model and optimizer."""
+def load(path, model, optimizer=None):
+    """The meta of the checkpoint at path; its weights (and optimiser state, given an optimizer) loaded."""
     try:
         with safe_open(str(path), "pt") as f:
             meta, tensors = json.loads(f.metadata()["meta"]), {name: f.get_tensor(name) for name in f.keys()}
@@ -132,6 +143,8 @@ def load(path, model, optimizer):
                                                 strict=False)
     if set(missing) - {"lm_head.weight"} or unexpected:  # the head is tied to the embedding, not saved
         raise ConfigError(f"{path} does not fit this model: missing {missing}, unexpected {unexpected}")
+    if optimizer is None:
+        return meta
     state = optimizer.state_dict()
     for name, t in tensors.items():
         if name.startswith("optim."):
@@ -141,19 +154,58 @@ def load(path, model, optimizer):
     return meta
 
 
+def build(config):
+    """The model a config describes (what a checkpoint's meta keeps): GPTConfig's fields, or a peer's settings."""
+    config = dict(config)
+    name = config.pop("architecture", "gpt")
+    return GPT(GPTConfig(**config), name="mqar") if name == "gpt" else peer(name, **config)
+
+
+def model_config(s, block):
+    """The model settings s (train.py's names) describe, for sequences of block tokens, as build() takes it."""
+    if s["architecture"] == "gpt":
+        return GPTConfig(block_size=block, vocab_size=mqar.VOCAB, n_layer=s["n_layer"], n_head=s["n_head"],
+                         n_embd=s["n_embd"], window=s["window"]).__dict__
+    extra = dict(state_vectors=s["state_vectors"]) if s["architecture"] == "block_recurrent" else dict(knn=s["knn"])
+    return dict(architecture=s["architecture"], vocab=mqar.VOCAB, n_layer=s["n_layer"], n_head=s["n_head"],
+                n_embd=s["n_embd"], window=s["window"], max_len=block, **extra)
+
+
+def trained_model(out_dir, device="cpu"):
+    """The model trained into out_dir (its checkpoint), in eval mode, and the checkpoint's meta."""
+    path = Path(out_dir) / CHECKPOINT
+    if not path.is_file():
+        raise ConfigError(f"{path} does not exist: train it first (python train.py config/train/...)")
+    try:
+        with safe_open(str(path), "pt") as f:
+            model = build(json.loads(f.metadata()["meta"])["model"])
+    except (SafetensorError, OSError, KeyError, TypeError, ValueError) as e:
+        raise ConfigError(f"{path} is not a checkpoint of train.py ({type(e).__name__}): train again with 'scratch'")
+    meta = load(path, model)
+    return model.to(device).eval(), meta
+
+
 def main():
     configure(globals(), rules=dict(init_from=one_of("scratch", "resume"), eval_interval=at_least(1),
-                                    eval_iters=at_least(1), max_iters=at_least(0), window=at_least(0)))
+                                    eval_iters=at_least(1), max_iters=at_least(0), window=at_least(0),
+                                    architecture=one_of("gpt", *PEERS)))
+    if architecture != "gpt" and window < 2:
+        raise ConfigError(f"architecture={architecture!r} reads its sequence in parts of the window: set window >= 2")
     if not tasks or any(len(t) != 2 for t in tasks):
         raise ConfigError(f"tasks must be a list of [pairs, distance], got {tasks!r}")
+    for pairs, distance in tasks:
+        try:
+            mqar.example("train", 0, pairs, distance)
+        except (ValueError, TypeError) as e:
+            raise ConfigError(f"task {[pairs, distance]}: {e}")
     torch.manual_seed(seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     block = max(mqar.length(p, d) for p, d in tasks)
-    config = GPTConfig(block_size=block, vocab_size=mqar.VOCAB, n_layer=n_layer, n_head=n_head, n_embd=n_embd,
-                       window=window)
-    model = GPT(config, name="mqar")
-    init_weights(model)
+    config = model_config(globals(), block)
+    model = build(config)
+    if architecture == "gpt":  # the peers keep their own initialisation
+        init_weights(model)
     model = model.to(device, getattr(torch, dtype))
     decay = [p for p in model.parameters() if p.dim() >= 2]  # weight decay on matrices, as nanoGPT
     rest = [p for p in model.parameters() if p.dim() < 2]
@@ -164,8 +216,8 @@ def main():
         if not (out / CHECKPOINT).is_file():
             raise ConfigError(f"init_from='resume' but {out / CHECKPOINT} does not exist: train with 'scratch' first")
         meta = load(out / CHECKPOINT, model, optimizer)
-        if meta["model"] != config.__dict__:
-            raise ConfigError(f"{out / CHECKPOINT} holds a model {meta['model']}, these settings make {config.__dict__}")
+        if meta["model"] != config:
+            raise ConfigError(f"{out / CHECKPOINT} holds a model {meta['model']}, these settings make {config}")
         iter_num, best = meta["iter_num"], meta["best_val_loss"]
     run = None
     if wandb_log:
@@ -183,7 +235,7 @@ def main():
                 run.log({f"val/{k}/{m}": v[m] for k, v in val.items() for m in v} | {"iter": it})
             if it > 0 and (always_save_checkpoint or mean < best):
                 best = min(best, mean)
-                save(out / CHECKPOINT, model, optimizer, dict(iter_num=it, best_val_loss=best, model=config.__dict__))
+                save(out / CHECKPOINT, model, optimizer, dict(iter_num=it, best_val_loss=best, model=config))
         if it == max_iters:
             break
         for group in optimizer.param_groups:
@@ -200,8 +252,9 @@ def main():
             if run:
                 run.log(dict(iter=it, loss=loss.item(), acc=acc.item()))
     test = validate(model, "test")  # reported, never looked at while training or choosing settings
-    print(json.dumps(dict(iter=max_iters, test=test)), file=log, flush=True)
-    print(f"trained to iter {max_iters} in {time.time() - start:.0f} s; validation {json.dumps(val)}; "
+    seconds = time.time() - start
+    print(json.dumps(dict(iter=max_iters, test=test, train_seconds=seconds)), file=log, flush=True)
+    print(f"trained to iter {max_iters} in {seconds:.0f} s; validation {json.dumps(val)}; "
           f"test {json.dumps(test)}")
 
 

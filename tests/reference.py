@@ -316,3 +316,23 @@ def reference_retrieval_attention(q, k, v, store_keys, store_values, knn, entrie
                 p = softmax(logits)
                 y[b, h, t] = sum(pi * vi for pi, vi in zip(p, values))
     return y
+
+
+def reference_sliding_memory_attention(q, k, v, window, knn):
+    """The window + memory path (sliding.py): row t attends to its last `window` positions and, in the same softmax,
+    to the knn positions j <= t - window (those that have left its window) whose keys have the largest inner
+    product with its query. q: [B, H, T, d], k, v: [B, H_kv, T, d]. Returns y: [B, H, T, d]."""
+    q, k, v = q.double(), k.double(), v.double()
+    B, H, T, d = q.shape
+    group = H // k.shape[1]
+    y = torch.zeros_like(q)
+    for b in range(B):
+        for h in range(H):
+            kv = h // group
+            for t in range(T):
+                left = list(range(0, max(0, t - window + 1)))
+                sims = {j: float(q[b, h, t] @ k[b, kv, j]) for j in left}
+                read = list(range(max(0, t - window + 1), t + 1)) + sorted(left, key=lambda j: -sims[j])[:knn]
+                p = softmax([float(q[b, h, t] @ k[b, kv, j]) / math.sqrt(d) for j in read])
+                y[b, h, t] = sum(pi * v[b, kv, j] for pi, j in zip(p, read))
+    return y

@@ -39,6 +39,23 @@ def test_a_brute_force_reader_finds_every_answer_at_the_distance(pairs, distance
         assert ((ids[others] >= 1) & (ids[others] <= mqar.FILLER)).all()  # everything else is filler
 
 
+@pytest.mark.parametrize("pairs,distance", [(16, [2, 15]), (64, [2, 15]), (4, [8, 512]), (64, [100, 140])])
+def test_a_range_of_distances_gives_each_pair_its_own(pairs, distance):
+    lo, hi = distance
+    seen = set()
+    for index in range(20):
+        ids, targets = mqar.example("train", index, pairs, distance)
+        assert ids.shape == (mqar.length(pairs, distance),) == (1 + 10 * pairs + hi + 2,)
+        answers = brute_force_answers(ids)
+        scored = (targets >= 0).nonzero().squeeze(1).tolist()
+        assert sorted(answers) == scored and len(scored) == pairs
+        for t in scored:
+            value, d = answers[t]
+            assert value == int(targets[t]) and lo <= d <= hi
+            seen.add(d)
+    assert max(seen) - min(seen) > (hi - lo) // 2  # the distances vary, over most of the range
+
+
 def test_examples_are_fixed_and_the_splits_differ():
     a, _ = mqar.example("train", 3, 16, 128)
     assert torch.equal(a, mqar.example("train", 3, 16, 128)[0])
@@ -53,5 +70,7 @@ def test_examples_are_fixed_and_the_splits_differ():
 def test_bad_settings_get_one_line():
     with pytest.raises(ValueError, match="split must be one of"):
         mqar.example("dev", 0, 4, 32)
+    with pytest.raises(ValueError, match="distance must be"):
+        mqar.example("test", 0, 4, [16, 8])
     with pytest.raises(ValueError, match="pairs must be"):
         mqar.example("test", 0, mqar.KEYS + 1, 32)

@@ -143,6 +143,7 @@ def test_templates_and_settings_are_found():
 @pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.relative_to(REPO / "config").as_posix())
 def test_every_template_loads_and_fits_its_model(path):
     import evaluate
+    import mqar
     import sample
     import train
     script = script_of(path)
@@ -152,7 +153,7 @@ def test_every_template_loads_and_fits_its_model(path):
     assert f"# python {script}.py {rel}" in path.read_text(), "the template says how to run it"
     if target is train:
         cfg = configure(dict(vars(train)), [str(path)])
-        assert cfg["tasks"] and all(p >= 1 and d >= 2 for p, d in cfg["tasks"])
+        assert cfg["tasks"] and all(1 <= p <= mqar.KEYS and mqar.span(d)[0] >= 2 for p, d in cfg["tasks"])
         return
     if target is evaluate:
         task, cfg = evaluate.configured([str(path)])  # as evaluate.py reads it: the mode's settings, checked

@@ -1,7 +1,11 @@
 # A small GPT trained from scratch on MQAR with filler (docs/mqar.md), attending over the whole sequence: the upper
-# bound of issue 17's comparison of memories. 8 pairs, each queried 32 and 128 tokens after it.
+# bound of issue 17's comparison of memories. The grid every memory trains on: 16 pairs queried 8, 32, 128 and 512
+# tokens after them (1/2, 2, 8 and 32 times the window W = 16 of the windowed models), 4 and 64 pairs at 128, and
+# 16 pairs each at its own distance of 2-15 (inside the window: no fixed offset finds those, only the key itself).
 # python train.py config/train/train_full.py
 out_dir = "out/train_full"
 wandb_run_name = "full"
-tasks = [[8, 32], [8, 128]]
+tasks = [[16, [2, 15]], [16, 8], [16, 32], [16, 128], [16, 512], [4, 128], [64, 128]]
 window = 0
+max_iters = 2000
+lr_decay_iters = 2000

@@ -1,0 +1,14 @@
+# lucidrains' Memorizing Transformer (memorizing-transformers-pytorch, used as it is) on the grid of train_full.py:
+# segments of W = 16 tokens with causal attention inside each; the last layer's kNN attention reads the top 32
+# keys of every earlier segment (FAISS, refilled per sequence, not differentiated).
+# 152 wide (4 heads of 38), 2 layers: 532,861 parameters against the GPT's 514,048.
+# python train.py config/train/train_memorizing.py
+out_dir = "out/train_memorizing"
+wandb_run_name = "memorizing"
+architecture = "memorizing"
+tasks = [[16, [2, 15]], [16, 8], [16, 32], [16, 128], [16, 512], [4, 128], [64, 128]]
+window = 16
+n_embd = 152
+knn = 32
+max_iters = 2000
+lr_decay_iters = 2000
