@@ -34,7 +34,9 @@ class BlockRecurrent(nn.Module):
             recurrent_layers=(n_layer,))
 
     def forward(self, ids):
-        logits, _, _ = self.net(ids, return_memories_and_states=False)
+        logits, memories, states = self.net(ids, return_memories_and_states=True)
+        # what it carries on (a batch row): the last block's keys and values (xl memories) and the recurrent state
+        self.kept_bytes = sum(t.nbytes for t in memories + states) / len(ids)
         return logits
 
 
@@ -52,7 +54,10 @@ class Memorizing(nn.Module):
 
     def forward(self, ids):
         with self.net.knn_memories_context(batch_size=ids.shape[0]) as memories:  # empty for every sequence
-            return torch.cat([self.net(part, knn_memories=memories) for part in ids.split(self.window, dim=1)], 1)
+            logits = torch.cat([self.net(part, knn_memories=memories) for part in ids.split(self.window, dim=1)], 1)
+            # what it keeps (a batch row): the stored keys and values (float32; FAISS's HNSW graph not counted)
+            self.kept_bytes = sum(float(m.db_offsets.mean()) * 2 * m.dim * 4 for m in memories)
+        return logits
 
     def __del__(self):
         shutil.rmtree(self.directory, ignore_errors=True)

@@ -1,5 +1,6 @@
 """
-Train a small GPT from scratch on MQAR with filler (mqar.py, docs/mqar.md), after nanoGPT's train.py: AdamW with
+Train a small model from scratch on MQAR with filler (mqar.py, docs/mqar.md): a GPT (model.py, full or sliding-window
+attention), a peer (peers.py) or GPTm (gptm.py), by `architecture`. After nanoGPT's train.py: AdamW with
 linear warm-up and cosine decay, evaluation on the validation split every eval_interval steps (and on the test
 split once, at the end), checkpoints in safetensors (weights and optimiser state; no pickle), resume. The batch
 of step i is fixed (examples i * batch_size .. of the train split, cycling through `tasks`), so a resumed run sees
@@ -8,6 +9,7 @@ what an uninterrupted one would.
     python train.py config/train/train_full.py
     python train.py config/train/train_window.py --max_iters=2000
     python train.py config/train/train_window.py --init_from=resume
+    python train.py config/train/train_memorizing.py
 """
 import json
 import math
@@ -25,6 +27,7 @@ import mqar
 from disk import write_durably
 from configurator import ConfigError, at_least, configure, one_of, settings_of
 from model import GPT, GPTConfig
+from gptm import GPTm
 from peers import PEERS, peer
 
 # -----------------------------------------------------------------------------
@@ -40,8 +43,9 @@ wandb_run_name = "full"
 # the task: every (pairs, distance) in turn, one per step
 tasks = [[8, 32], [8, 128]]  # [pairs, distance]; a distance [lo, hi]: each pair its own, lo..hi
 batch_size = 16
-# the model: 'gpt' (model.py: full attention, or a sliding window of `window` positions) or one of peers.py's
-# trained memories ('block_recurrent', 'memorizing'), whose local attention is also limited to `window` positions
+# the model: 'gpt' (model.py: full attention, or a sliding window of `window` positions), one of peers.py's
+# trained memories ('block_recurrent', 'memorizing') or 'gptm' (gptm.py), whose local attention is also limited to
+# `window` positions
 architecture = "gpt"
 n_layer = 2
 n_head = 4
@@ -49,6 +53,10 @@ n_embd = 128
 window = 0  # 0: full attention; W: a sliding window of W positions
 state_vectors = 8  # block_recurrent: the recurrent state's vectors
 knn = 32  # memorizing: the memories each query of its kNN layer reads
+memory_rows = 256  # gptm: the memory matrix's rows m
+sketch_rows = 16  # gptm: the rows of its sketch S M, read as extra positions
+learned_sketch = False  # gptm: S trained (True) or a fixed count sketch
+bptt = 8  # gptm: blocks between truncations of back-propagation through the memory
 # AdamW, warm-up and cosine decay
 learning_rate = 1e-3
 max_iters = 1000
@@ -122,9 +130,20 @@ def validate(model, split="val"):
     return out
 
 
+def tied(model):
+    """Names of weights that are another weight (a head tied to the embedding): saved once, under the first name."""
+    first, names = set(), set()
+    for name, t in model.state_dict().items():
+        if t.data_ptr() in first:
+            names.add(name)
+        first.add(t.data_ptr())
+    return names
+
+
 def save(path, model, optimizer, meta):
     """Weights, the optimiser's moments and step, and meta (JSON), all in one safetensors file."""
-    tensors = {f"model.{k}": v.contiguous() for k, v in model.state_dict().items() if k != "lm_head.weight"}
+    skip = tied(model)
+    tensors = {f"model.{k}": v.contiguous() for k, v in model.state_dict().items() if k not in skip}
     for i, state in optimizer.state_dict()["state"].items():
         tensors.update({f"optim.{i}.{k}": v.contiguous() for k, v in state.items()})
     tmp = path.with_suffix(".tmp")
@@ -141,7 +160,7 @@ def load(path, model, optimizer=None):
         raise ConfigError(f"{path} is not a checkpoint of train.py ({type(e).__name__}): train again with 'scratch'")
     missing, unexpected = model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")},
                                                 strict=False)
-    if set(missing) - {"lm_head.weight"} or unexpected:  # the head is tied to the embedding, not saved
+    if set(missing) - tied(model) or unexpected:  # a head tied to the embedding is not saved
         raise ConfigError(f"{path} does not fit this model: missing {missing}, unexpected {unexpected}")
     if optimizer is None:
         return meta
@@ -158,6 +177,8 @@ def build(config):
     """The model a config describes (what a checkpoint's meta keeps): GPTConfig's fields, or a peer's settings."""
     config = dict(config)
     name = config.pop("architecture", "gpt")
+    if name == "gptm":
+        return GPTm(**config)
     return GPT(GPTConfig(**config), name="mqar") if name == "gpt" else peer(name, **config)
 
 
@@ -166,7 +187,9 @@ def model_config(s, block):
     if s["architecture"] == "gpt":
         return GPTConfig(block_size=block, vocab_size=mqar.VOCAB, n_layer=s["n_layer"], n_head=s["n_head"],
                          n_embd=s["n_embd"], window=s["window"]).__dict__
-    extra = dict(state_vectors=s["state_vectors"]) if s["architecture"] == "block_recurrent" else dict(knn=s["knn"])
+    extra = dict(block_recurrent=dict(state_vectors=s["state_vectors"]), memorizing=dict(knn=s["knn"]),
+                 gptm=dict(rows=s["memory_rows"], sketch=s["sketch_rows"], learned_sketch=s["learned_sketch"],
+                           bptt=s["bptt"]))[s["architecture"]]
     return dict(architecture=s["architecture"], vocab=mqar.VOCAB, n_layer=s["n_layer"], n_head=s["n_head"],
                 n_embd=s["n_embd"], window=s["window"], max_len=block, **extra)
 
@@ -188,7 +211,7 @@ def trained_model(out_dir, device="cpu"):
 def main():
     configure(globals(), rules=dict(init_from=one_of("scratch", "resume"), eval_interval=at_least(1),
                                     eval_iters=at_least(1), max_iters=at_least(0), window=at_least(0),
-                                    architecture=one_of("gpt", *PEERS)))
+                                    architecture=one_of("gpt", *PEERS, "gptm")))
     if architecture != "gpt" and window < 2:
         raise ConfigError(f"architecture={architecture!r} reads its sequence in parts of the window: set window >= 2")
     if not tasks or any(len(t) != 2 for t in tasks):

@@ -7,9 +7,11 @@ inference ms per token and the bytes it keeps per token of history. Trains what 
     python scripts/memories.py
     python scripts/memories.py --retrain=True          # every training again (their times are the table's)
 
-Memories: 'full' and 'window' (train_full.py, train_window.py); 'window_mtm': the trained window model with this
-project's memory added afterwards, no retraining (sliding.py: positions enter a kNN memory as they leave the
-window, memory.py's retrieval_attention reads it in the last layer).
+Memories (config/train/train_<memory>.py): 'full' and 'window' (a GPT, full or sliding-window attention);
+'window_mtm': the trained window model with this project's memory added afterwards, no retraining (sliding.py:
+positions enter a kNN memory as they leave the window, memory.py's retrieval_attention reads it in the last layer);
+'memorizing' and 'block_recurrent' (peers.py: lucidrains' packages); 'gptm' and 'gptm_learned' (gptm.py, seed 003's
+memory matrix with a fixed or a learned sketch).
 """
 import json
 import shutil
@@ -27,11 +29,12 @@ import mqar  # noqa: E402
 from configurator import configure  # noqa: E402
 from generation import KVCache  # noqa: E402
 from memory import MemorySettings  # noqa: E402
+from model import GPT  # noqa: E402
 from sliding import SlidingStore, forward_with_memory  # noqa: E402
 from train import task_name, trained_model  # noqa: E402
 
 # -----------------------------------------------------------------------------
-memories = ["full", "window", "window_mtm"]
+memories = ["full", "window", "window_mtm", "memorizing", "block_recurrent", "gptm", "gptm_learned"]
 # [pairs, distance], as the templates; [2, 15]: each pair at its own distance inside the window
 tasks = [[16, [2, 15]], [16, 8], [16, 32], [16, 128], [16, 512], [4, 128], [64, 128]]
 examples = 64  # test examples per task (16 pairs: 1,024 queries)
@@ -41,7 +44,8 @@ results = "out/memories/results.json"
 plot = "docs/img/memories.png"
 # -----------------------------------------------------------------------------
 
-TRAINED = dict(full="full", window="window", window_mtm="window")  # memory -> the training it uses
+TRAINED = dict(full="full", window="window", window_mtm="window", memorizing="memorizing",
+               block_recurrent="block_recurrent", gptm="gptm", gptm_learned="gptm_learned")  # memory -> its training
 
 
 def mtm_settings(n_layer):
@@ -65,24 +69,52 @@ def accuracy(name, model, pairs, distance):
 
 @torch.no_grad()
 def per_token(name, model):
-    """ms per token reading one test example (16 pairs, distance 512) position by position, batch 1, and the bytes
-    kept per token read: the KV cache a position needs (all of it for full attention, the last W positions for a
-    window) and the memory's keys and values."""
+    """ms per token reading one test example (16 pairs, distance 512) in one call, batch 1 (window_mtm can only read
+    position by position: its one call is that loop), and the bytes a batch row keeps to read on: the KV cache
+    (all of it for full attention, the last W positions for a window), the memory's keys and values, the peers'
+    states and memories (their kept_bytes)."""
     ids = mqar.example("test", 0, 16, 512)[0][None, :-1]
-    T, W = ids.shape[1], model.config.window
-    store = SlidingStore(1, model.config.n_kv_head, model.config.n_head)
-    cache = KVCache(capacity=T)
+    T = ids.shape[1]
+    gpt = isinstance(model, GPT)
+    if gpt:
+        store, cache = SlidingStore(1, model.config.n_kv_head, model.config.n_head), KVCache(capacity=T)
     start = time.perf_counter()
     if name == "window_mtm":
         forward_with_memory(model, ids, mtm_settings(model.config.n_layer), store, cache)
     else:
+        model(ids)
+    ms = (time.perf_counter() - start) * 1000 / T
+    if not gpt:
+        return ms, model.kept_bytes / T
+    if name != "window_mtm":  # the cache a position-by-position reader keeps (not timed)
         for t in range(T):
             model(ids[:, t:t + 1], cache=cache)
-    ms = (time.perf_counter() - start) * 1000 / T
+    W = model.config.window
     kept = sum(x[..., -(W or T):, :].nbytes  # what reading on needs of the cache: a window's last W positions
                for layer in range(model.config.n_layer) for x in cache.read(layer, "k", "v"))
     kept += sum(t.nbytes for d in (store.keys, store.values) for t in d.values())
     return ms, kept / T
+
+
+@torch.no_grad()
+def answer_ranks(model, pairs=16, distance=128):
+    """Why window_mtm reads what it reads: for each query of the test split, where the position holding its answer
+    (the one after the key's first occurrence, whose key the last layer must match) ranks among the positions that
+    have left the window (what the memory's top-k is taken from) by that layer's q . k, in the head that ranks it
+    best (0 = first). Returns the median and the share
+    of queries whose answer is within the memory's top mtm_knn."""
+    ids, targets = mqar.batch("test", range(examples), pairs, distance)
+    capture = {model.config.n_layer - 1: None}
+    model(ids[:, :-1], capture=capture)
+    q, k, _ = capture[model.config.n_layer - 1]
+    scores = q @ k.transpose(-1, -2)                                   # [B, H, T, T]
+    ranks = []
+    for b, t in (targets[:, 1:] >= 0).nonzero().tolist():
+        first = int((ids[b, :t] == ids[b, t]).nonzero()[0])
+        row = scores[b, :, t, :t - model.config.window + 1]            # [H, .]: those that left the window
+        ranks.append(int((row > row[:, first + 1:first + 2]).sum(-1).min()))
+    ranks = torch.tensor(ranks, dtype=torch.float)
+    return float(ranks.median()), float((ranks < mtm_knn).float().mean())
 
 
 def train(memory):
@@ -114,8 +146,14 @@ def main():
                          acc={task_name(p, d): accuracy(name, model, p, d) for p, d in tasks})
         print(name, json.dumps(out[name]), flush=True)
     Path(results).parent.mkdir(parents=True, exist_ok=True)
-    Path(results).write_text(json.dumps(dict(tasks=tasks, examples=examples, mtm_knn=mtm_knn, memories=out), indent=1))
     print(table(out))
+    if "window_mtm" in out:
+        model, _ = trained_model(REPO / "out" / "train_window")
+        median, within = answer_ranks(model)
+        out["window_mtm"]["answer_rank"] = dict(median=median, within_knn=within)
+        print(f"\nwindow_mtm, 16 pairs at distance 128: the answer's position ranks {median:.0f} (median) among the "
+              f"positions that left the window by the last layer's q . k; {within:.3f} of the queries have it in the top {mtm_knn}")
+    Path(results).write_text(json.dumps(dict(tasks=tasks, examples=examples, mtm_knn=mtm_knn, memories=out), indent=1))
     draw(out)
 
 
@@ -135,7 +173,7 @@ def draw(out):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4))
     by_distance = sorted(d for p, d in tasks if p == 16 and isinstance(d, int))
     by_pairs = sorted(p for p, d in tasks if d == 128)
     for name, r in out.items():
@@ -145,7 +183,7 @@ def draw(out):
         ax.set_xscale("log", base=2)
         ax.axhline(1 / mqar.VALUES, color="gray", ls=":", label="chance")
         ax.set(xlabel=xlabel, ylabel="test accuracy", title=title, ylim=(0, 1.05))
-    a.legend()
+    b.legend(loc="center left", bbox_to_anchor=(1.02, 0.5))
     fig.suptitle("MQAR with filler: memories at one budget (python scripts/memories.py)")
     fig.tight_layout()
     fig.savefig(REPO / plot, dpi=120)

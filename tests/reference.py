@@ -336,3 +336,16 @@ def reference_sliding_memory_attention(q, k, v, window, knn):
                 p = softmax([float(q[b, h, t] @ k[b, kv, j]) / math.sqrt(d) for j in read])
                 y[b, h, t] = sum(pi * v[b, kv, j] for pi, j in zip(p, read))
     return y
+
+
+def reference_gptm_write(M, c):
+    """GPTm's write (gptm.py), one element at a time: M'[i][j] = M[i][j] + sigmoid(0.5 * sum_k M[i][k] c[k]) * c[j].
+    M: [m, f] and c: [f] of one sequence."""
+    m, f = M.shape
+    out = torch.zeros(m, f, dtype=torch.float64)
+    for i in range(m):
+        v = sum(float(M[i, k]) * float(c[k]) for k in range(f))
+        gate = 1.0 / (1.0 + math.exp(-0.5 * v))
+        for j in range(f):
+            out[i, j] = float(M[i, j]) + gate * float(c[j])
+    return out

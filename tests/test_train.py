@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from model import GPT, GPTConfig
@@ -62,3 +63,22 @@ def test_a_sliding_window_sees_only_its_last_positions():
             assert moved.tolist() == [t <= i < t + W for i in range(T)], t
         assert torch.allclose(model(ids[:, :W]), full(ids[:, :W]), atol=1e-6)  # within the window: full attention
         assert not torch.allclose(model(ids), full(ids), atol=1e-3)
+
+
+@pytest.mark.parametrize("architecture", ["gpt", "block_recurrent", "memorizing", "gptm"])
+def test_every_architecture_trains_and_its_checkpoint_gives_back_the_model(tmp_path, architecture):
+    import mqar
+    from train import trained_model
+    r = train(f"--out_dir={tmp_path}", "--max_iters=3", f"--architecture={architecture}", "--window=4",
+              "--n_head=2", "--memory_rows=8", "--sketch_rows=2")
+    assert r.returncode == 0, r.stderr
+    model, meta = trained_model(tmp_path)
+    assert meta["iter_num"] == 3 and meta["model"].get("architecture", "gpt") == architecture
+    ids, targets = mqar.batch("test", range(2), 2, 8)  # the test batch train.py scored at the end (batch_size 2)
+    rows = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert "train_seconds" in rows[-1]
+    with torch.no_grad():
+        logits = model(ids[:, :-1])
+    scored = targets[:, 1:] >= 0
+    loss = torch.nn.functional.cross_entropy(logits[scored], targets[:, 1:][scored])
+    assert abs(float(loss) - rows[-1]["test"]["2x8"]["loss"]) < 1e-5  # every weight came back (tied ones too)
