@@ -14,6 +14,7 @@ positions enter a kNN memory as they leave the window, memory.py's retrieval_att
 memory matrix with a fixed or a learned sketch).
 """
 import json
+import runpy
 import shutil
 import subprocess
 import sys
@@ -35,8 +36,7 @@ from train import task_name, trained_model  # noqa: E402
 
 # -----------------------------------------------------------------------------
 memories = ["full", "window", "window_mtm", "memorizing", "block_recurrent", "gptm", "gptm_learned"]
-# [pairs, distance], as the templates; [2, 15]: each pair at its own distance inside the window
-tasks = [[16, [2, 15]], [16, 8], [16, 32], [16, 128], [16, 512], [4, 128], [64, 128]]
+tasks = runpy.run_path(str(REPO / "config" / "train" / "grid_setting.py"))["tasks"]  # [pairs, distance], trained on
 examples = 64  # test examples per task (16 pairs: 1,024 queries)
 mtm_knn = 32  # window_mtm: stored positions each query of the last layer reads
 retrain = False

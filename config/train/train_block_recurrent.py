@@ -3,11 +3,11 @@
 # and a recurrent state of 8 vectors in the last layer, carried block to block with LSTM-like gates.
 # 128 wide, 2 layers, 4 heads: 507,136 parameters against the GPT's 514,048.
 # python train.py config/train/train_block_recurrent.py
+from pathlib import Path
+
 out_dir = "out/train_block_recurrent"
 wandb_run_name = "block_recurrent"
 architecture = "block_recurrent"
-tasks = [[16, [2, 15]], [16, 8], [16, 32], [16, 128], [16, 512], [4, 128], [64, 128]]
+exec((Path(__file__).parent / "grid_setting.py").read_text())  # the tasks and the 2000 steps
 window = 16
 state_vectors = 8
-max_iters = 2000
-lr_decay_iters = 2000

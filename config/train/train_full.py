@@ -3,9 +3,9 @@
 # tokens after them (1/2, 2, 8 and 32 times the window W = 16 of the windowed models), 4 and 64 pairs at 128, and
 # 16 pairs each at its own distance of 2-15 (inside the window: no fixed offset finds those, only the key itself).
 # python train.py config/train/train_full.py
+from pathlib import Path
+
 out_dir = "out/train_full"
 wandb_run_name = "full"
-tasks = [[16, [2, 15]], [16, 8], [16, 32], [16, 128], [16, 512], [4, 128], [64, 128]]
+exec((Path(__file__).parent / "grid_setting.py").read_text())  # the tasks and the 2000 steps
 window = 0
-max_iters = 2000
-lr_decay_iters = 2000

@@ -3,12 +3,12 @@
 # keys of every earlier segment (FAISS, refilled per sequence, not differentiated).
 # 152 wide (4 heads of 38), 2 layers: 532,861 parameters against the GPT's 514,048.
 # python train.py config/train/train_memorizing.py
+from pathlib import Path
+
 out_dir = "out/train_memorizing"
 wandb_run_name = "memorizing"
 architecture = "memorizing"
-tasks = [[16, [2, 15]], [16, 8], [16, 32], [16, 128], [16, 512], [4, 128], [64, 128]]
+exec((Path(__file__).parent / "grid_setting.py").read_text())  # the tasks and the 2000 steps
 window = 16
 n_embd = 152
 knn = 32
-max_iters = 2000
-lr_decay_iters = 2000
