@@ -29,9 +29,11 @@ class KVCache:
         """The layer's own state, a dict that lives as long as the cache."""
         return self._state.setdefault(layer, {})
 
-    def read(self, layer, *names):
-        """The named tensors of a layer, positions 0..length-1 (after a forward: every position read so far)."""
-        return [self._tensors[layer][name][..., :self.length, :] for name in names]
+    def read(self, layer, *names, end=None):
+        """The named tensors of a layer, positions 0..length-1 (after a forward: every position read so far), or
+        0..end-1 (inside a forward: what its layers have written so far)."""
+        end = self.length if end is None else end
+        return [self._tensors[layer][name][..., :end, :] for name in names]
 
     def write(self, layer, start, **new):
         """Write each named tensor [..., T_new, d] at positions start.. (overwriting what was there) and return

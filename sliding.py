@@ -7,11 +7,32 @@ Transformers do). One memory per batch row, exact search (a per-row matmul): the
 
     settings = MemorySettings(knn_num=[0, 32], retrieval="attention", search="query_ip")
     logits = forward_with_memory(model, ids, settings)    # ids [B, T] -> logits [B, T, vocab]
+    logits = forward_parallel(model, ids, settings)       # the same in one call, differentiable: for training
+
+The two read the same memory (tests/test_sliding.py): the first as a model reading a stream would, position after
+position; the second all rows at once, each query restricted to the positions that have left its window, with the
+memory's keys and values detached (not differentiated, as Memorizing Transformers' memories), so that a model can
+be trained with the memory it will read (train.py's architecture='window_mtm').
 """
 import torch
+from torch import nn
 
 from generation import KVCache
-from memory import Memory
+from memory import Memory, MemorySettings
+from model import GPT, GPTConfig
+
+
+def _pad_to_k(found_k, found_v, found, dist, idx, k):
+    """Pad a search's results from top < k to k columns as MemoryStore does: zeros, not found, inf, -1."""
+    S, top, d = found_k.shape
+    if top == k:
+        return found_k, found_v, found, dist, idx
+    pad = k - top
+    found_k, found_v = (torch.cat([x, x.new_zeros(S, pad, d)], 1) for x in (found_k, found_v))
+    found = torch.cat([found, found.new_zeros(S, pad)], 1)
+    dist = torch.cat([dist, dist.new_full((S, pad), float("inf"))], 1)
+    idx = torch.cat([idx, idx.new_full((S, pad), -1)], 1)
+    return found_k, found_v, found, dist, idx
 
 
 class SlidingStore:
@@ -62,13 +83,7 @@ class SlidingStore:
         found_k, found_v = pick(keys), pick(values)
         found = torch.ones(S, top, dtype=torch.bool, device=queries.device)
         dist, idx = -best.reshape(S, top), idx.reshape(S, top)
-        if top < k:  # fewer stored than asked: pad as MemoryStore does
-            pad = k - top
-            found_k, found_v = (torch.cat([t, t.new_zeros(S, pad, d)], 1) for t in (found_k, found_v))
-            found = torch.cat([found, found.new_zeros(S, pad)], 1)
-            dist = torch.cat([dist, dist.new_full((S, pad), float("inf"))], 1)
-            idx = torch.cat([idx, idx.new_full((S, pad), -1)], 1)
-        return found_k, found_v, found, dist, idx
+        return _pad_to_k(found_k, found_v, found, dist, idx, k)
 
 
 def forward_with_memory(model, ids, settings, store=None, cache=None):
@@ -94,3 +109,80 @@ def forward_with_memory(model, ids, settings, store=None, cache=None):
                 store.add(layer, k[:, :, t - W:t - W + 1], v[:, :, t - W:t - W + 1])
         out.append(model(ids[:, t:t + 1], memory=memory, cache=cache))
     return torch.cat(out, dim=1)
+
+
+class SequenceStore:
+    """
+    The memory of forward_parallel: the sequence's own positions, each query row t reading, among its batch row's
+    positions 0 .. t - W (those that have left its window of W), its top k by inner product. The layer's keys and
+    values are the ones the forward has just written into the KV cache; detached: the memory is read, not learned
+    through (the queries are).
+    """
+
+    def __init__(self, cache, window, n_query_head):
+        self.cache, self.window, self.n_query_head = cache, window, n_query_head
+
+    def search(self, layer, heads, queries, k, metric="query_ip"):
+        """As SlidingStore.search, for the rows of the last n positions of the T the cache holds."""
+        if metric != "query_ip":
+            raise ValueError(f"the sliding memory ranks by the query's inner product ('query_ip'), not {metric!r}")
+        keys, values = (t.detach() for t in self.cache.read(layer, "k", "v", end=self.cache.written))
+        B, H_kv, T, d = keys.shape
+        H = self.n_query_head
+        n = queries.shape[0] // (B * H)
+        keys, values = keys.repeat_interleave(H // H_kv, 1), values.repeat_interleave(H // H_kv, 1)  # [B, H, T, d]
+        sim = queries.view(B, H, n, d) @ keys.transpose(-2, -1)   # [B, H, n, T]
+        t = torch.arange(T - n, T, device=keys.device)[:, None]
+        left = torch.arange(T, device=keys.device)[None, :] <= t - self.window  # [n, T]: out of row t's window
+        best, idx = sim.masked_fill(~left, float("-inf")).topk(min(k, T), dim=-1)  # [B, H, n, top]
+        found = best > float("-inf")
+        pick = lambda x: x.gather(2, idx.flatten(2)[..., None].expand(-1, -1, -1, d)).view(*idx.shape, d)
+        found_k, found_v = pick(keys), pick(values)                # [B, H, n, top, d]
+        S, top = B * H * n, idx.shape[-1]
+        found_k, found_v = found_k.reshape(S, top, d), found_v.reshape(S, top, d)
+        found, dist = found.reshape(S, top), -best.reshape(S, top)
+        idx = idx.reshape(S, top).masked_fill(~found, -1)
+        return _pad_to_k(found_k, found_v, found, dist, idx, k)
+
+
+class _WrittenCache(KVCache):
+    """A KV cache that knows how many positions its layers have written (SequenceStore reads them mid-forward)."""
+
+    written = 0
+
+    def write(self, layer, start, **new):
+        self.written = max(self.written, start + next(iter(new.values())).shape[-2])
+        return super().write(layer, start, **new)
+
+
+def forward_parallel(model, ids, settings):
+    """
+    Logits [B, T, vocab] of ids [B, T] in one call, as forward_with_memory reads them: row t attends to its last W
+    positions and, in the layers where settings.knn_num is on, to its top knn_num of positions 0 .. t - W, in one
+    softmax (memory.retrieval_attention). Differentiable in everything but the memory's keys and values.
+    """
+    W = model.config.window
+    if not W:
+        raise ValueError("forward_parallel needs a model with a sliding window (config.window > 0)")
+    cache = _WrittenCache(capacity=ids.shape[1])
+    memory = Memory(SequenceStore(cache, W, model.config.n_head), settings)
+    return model(ids, memory=memory, cache=cache)
+
+
+class WindowMemoryGPT(nn.Module):
+    """
+    The GPT with a sliding window trained with the memory it reads (issue 17's 'window + mtm, trained'): kNN
+    attention over the positions that have left the window in the last layer, `knn` of them per query, refilled
+    per sequence (forward_parallel). Its weights are the GPT's (under gpt.), so forward_with_memory reads it too.
+    """
+
+    def __init__(self, knn=32, **config):
+        super().__init__()
+        self.gpt = GPT(GPTConfig(**config), name="mqar")
+        self.config, self.knn = self.gpt.config, knn
+        last = self.config.n_layer - 1
+        per_layer = [knn if i == last else 0 for i in range(last + 1)]
+        self.settings = MemorySettings(knn_num=per_layer, retrieval="attention", search="query_ip")
+
+    def forward(self, ids):
+        return forward_parallel(self.gpt, ids, self.settings)

@@ -1,6 +1,7 @@
 """
 Train a small model from scratch on MQAR with filler (mqar.py, docs/mqar.md): a GPT (model.py, full or sliding-window
-attention), a peer (peers.py) or GPTm (gptm.py), by `architecture`. After nanoGPT's train.py: AdamW with
+attention), the windowed GPT with this project's memory read while training (sliding.py), a peer (peers.py) or GPTm
+(gptm.py), by `architecture`. After nanoGPT's train.py: AdamW with
 linear warm-up and cosine decay, evaluation on the validation split every eval_interval steps (and on the test
 split once, at the end), checkpoints in safetensors (weights and optimiser state; no pickle), resume. The batch
 of step i is fixed (examples i * batch_size .. of the train split, cycling through `tasks`), so a resumed run sees
@@ -10,6 +11,7 @@ what an uninterrupted one would.
     python train.py config/train/train_window.py --max_iters=2000
     python train.py config/train/train_window.py --init_from=resume
     python train.py config/train/train_memorizing.py
+    python train.py config/train/train_window_mtm.py
 """
 import json
 import math
@@ -29,6 +31,7 @@ from configurator import ConfigError, at_least, configure, one_of, settings_of
 from model import GPT, GPTConfig
 from gptm import GPTm
 from peers import PEERS, peer
+from sliding import WindowMemoryGPT
 
 # -----------------------------------------------------------------------------
 out_dir = "out/train_full"
@@ -43,16 +46,17 @@ wandb_run_name = "full"
 # the task: every (pairs, distance) in turn, one per step
 tasks = [[8, 32], [8, 128]]  # [pairs, distance]; a distance [lo, hi]: each pair its own, lo..hi
 batch_size = 16
-# the model: 'gpt' (model.py: full attention, or a sliding window of `window` positions), one of peers.py's
-# trained memories ('block_recurrent', 'memorizing') or 'gptm' (gptm.py), whose local attention is also limited to
-# `window` positions
+# the model: 'gpt' (model.py: full attention, or a sliding window of `window` positions), 'window_mtm' (the
+# windowed GPT trained with this project's kNN memory of the positions that left its window, sliding.py), one of
+# peers.py's trained memories ('block_recurrent', 'memorizing') or 'gptm' (gptm.py), whose local attention is also
+# limited to `window` positions
 architecture = "gpt"
 n_layer = 2
 n_head = 4
 n_embd = 128
 window = 0  # 0: full attention; W: a sliding window of W positions
 state_vectors = 8  # block_recurrent: the recurrent state's vectors
-knn = 32  # memorizing: the memories each query of its kNN layer reads
+knn = 32  # memorizing, window_mtm: the memories each query of its kNN layer (the last) reads
 memory_rows = 256  # gptm: the memory matrix's rows m
 sketch_rows = 16  # gptm: the rows of its sketch S M, read as extra positions
 learned_sketch = False  # gptm: S trained (True) or a fixed count sketch
@@ -179,14 +183,17 @@ def build(config):
     name = config.pop("architecture", "gpt")
     if name == "gptm":
         return GPTm(**config)
+    if name == "window_mtm":
+        return WindowMemoryGPT(**config)
     return GPT(GPTConfig(**config), name="mqar") if name == "gpt" else peer(name, **config)
 
 
 def model_config(s, block):
     """The model settings s (train.py's names) describe, for sequences of block tokens, as build() takes it."""
-    if s["architecture"] == "gpt":
-        return GPTConfig(block_size=block, vocab_size=mqar.VOCAB, n_layer=s["n_layer"], n_head=s["n_head"],
-                         n_embd=s["n_embd"], window=s["window"]).__dict__
+    if s["architecture"] in ("gpt", "window_mtm"):
+        config = GPTConfig(block_size=block, vocab_size=mqar.VOCAB, n_layer=s["n_layer"], n_head=s["n_head"],
+                           n_embd=s["n_embd"], window=s["window"]).__dict__
+        return config if s["architecture"] == "gpt" else dict(architecture="window_mtm", knn=s["knn"], **config)
     extra = dict(block_recurrent=dict(state_vectors=s["state_vectors"]), memorizing=dict(knn=s["knn"]),
                  gptm=dict(rows=s["memory_rows"], sketch=s["sketch_rows"], learned_sketch=s["learned_sketch"],
                            bptt=s["bptt"]))[s["architecture"]]
@@ -211,7 +218,7 @@ def trained_model(out_dir, device="cpu"):
 def main():
     configure(globals(), rules=dict(init_from=one_of("scratch", "resume"), eval_interval=at_least(1),
                                     eval_iters=at_least(1), max_iters=at_least(0), window=at_least(0),
-                                    architecture=one_of("gpt", *PEERS, "gptm")))
+                                    architecture=one_of("gpt", "window_mtm", *PEERS, "gptm")))
     if architecture != "gpt" and window < 2:
         raise ConfigError(f"architecture={architecture!r} reads its sequence in parts of the window: set window >= 2")
     if not tasks or any(len(t) != 2 for t in tasks):
@@ -227,7 +234,7 @@ def main():
     block = max(mqar.length(p, d) for p, d in tasks)
     config = model_config(globals(), block)
     model = build(config)
-    if architecture == "gpt":  # the peers keep their own initialisation
+    if architecture in ("gpt", "window_mtm"):  # the peers keep their own initialisation
         init_weights(model)
     model = model.to(device, getattr(torch, dtype))
     decay = [p for p in model.parameters() if p.dim() >= 2]  # weight decay on matrices, as nanoGPT

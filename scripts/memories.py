@@ -10,6 +10,8 @@ inference ms per token and the bytes it keeps per token of history. Trains what 
 Memories (config/train/train_<memory>.py): 'full' and 'window' (a GPT, full or sliding-window attention);
 'window_mtm': the trained window model with this project's memory added afterwards, no retraining (sliding.py:
 positions enter a kNN memory as they leave the window, memory.py's retrieval_attention reads it in the last layer);
+'window_mtm_trained': the same window model and memory, the memory read while training too (train.py's
+architecture='window_mtm', as Memorizing Transformers train their kNN layer);
 'memorizing' and 'block_recurrent' (peers.py: lucidrains' packages); 'gptm' and 'gptm_learned' (gptm.py, seed 003's
 memory matrix with a fixed or a learned sketch).
 """
@@ -31,11 +33,12 @@ from configurator import configure  # noqa: E402
 from generation import KVCache  # noqa: E402
 from memory import MemorySettings  # noqa: E402
 from model import GPT  # noqa: E402
-from sliding import SlidingStore, forward_with_memory  # noqa: E402
+from sliding import SlidingStore, WindowMemoryGPT, forward_parallel, forward_with_memory  # noqa: E402
 from train import task_name, trained_model  # noqa: E402
 
 # -----------------------------------------------------------------------------
-memories = ["full", "window", "window_mtm", "memorizing", "block_recurrent", "gptm", "gptm_learned"]
+memories = ["full", "window", "window_mtm", "window_mtm_trained", "memorizing", "block_recurrent", "gptm",
+            "gptm_learned"]
 tasks = runpy.run_path(str(REPO / "config" / "train" / "grid_setting.py"))["tasks"]  # [pairs, distance], trained on
 examples = 64  # test examples per task (16 pairs: 1,024 queries)
 mtm_knn = 32  # window_mtm: stored positions each query of the last layer reads
@@ -44,8 +47,9 @@ results = "out/memories/results.json"
 plot = "docs/img/memories.png"
 # -----------------------------------------------------------------------------
 
-TRAINED = dict(full="full", window="window", window_mtm="window", memorizing="memorizing",
-               block_recurrent="block_recurrent", gptm="gptm", gptm_learned="gptm_learned")  # memory -> its training
+TRAINED = dict(full="full", window="window", window_mtm="window", window_mtm_trained="window_mtm",
+               memorizing="memorizing", block_recurrent="block_recurrent", gptm="gptm",
+               gptm_learned="gptm_learned")  # memory -> its training
 
 
 def mtm_settings(n_layer):
@@ -54,9 +58,10 @@ def mtm_settings(n_layer):
 
 
 def logits_of(name, model, ids):
+    """The whole sequence in one call; the memories in it read as position by position (tests/test_sliding.py)."""
     if name == "window_mtm":
-        return forward_with_memory(model, ids, mtm_settings(model.config.n_layer))
-    return model(ids)
+        return forward_parallel(model, ids, mtm_settings(model.config.n_layer))
+    return model(ids)  # window_mtm_trained: its forward is forward_parallel
 
 
 @torch.no_grad()
@@ -70,23 +75,26 @@ def accuracy(name, model, pairs, distance):
 @torch.no_grad()
 def per_token(name, model):
     """ms per token reading one test example (16 pairs, distance 512) in one call, batch 1 (window_mtm can only read
-    position by position: its one call is that loop), and the bytes a batch row keeps to read on: the KV cache
+    position by position: its one call is that loop; so is window_mtm_trained's), and the bytes a batch row keeps to
+    read on: the KV cache
     (all of it for full attention, the last W positions for a window), the memory's keys and values, the peers'
     states and memories (their kept_bytes)."""
     ids = mqar.example("test", 0, 16, 512)[0][None, :-1]
     T = ids.shape[1]
+    reads_memory = name in ("window_mtm", "window_mtm_trained")
+    model = model.gpt if isinstance(model, WindowMemoryGPT) else model
     gpt = isinstance(model, GPT)
     if gpt:
         store, cache = SlidingStore(1, model.config.n_kv_head, model.config.n_head), KVCache(capacity=T)
     start = time.perf_counter()
-    if name == "window_mtm":
+    if reads_memory:
         forward_with_memory(model, ids, mtm_settings(model.config.n_layer), store, cache)
     else:
         model(ids)
     ms = (time.perf_counter() - start) * 1000 / T
     if not gpt:
         return ms, model.kept_bytes / T
-    if name != "window_mtm":  # the cache a position-by-position reader keeps (not timed)
+    if not reads_memory:  # the cache a position-by-position reader keeps (not timed)
         for t in range(T):
             model(ids[:, t:t + 1], cache=cache)
     W = model.config.window
@@ -147,12 +155,14 @@ def main():
         print(name, json.dumps(out[name]), flush=True)
     Path(results).parent.mkdir(parents=True, exist_ok=True)
     print(table(out))
-    if "window_mtm" in out:
-        model, _ = trained_model(REPO / "out" / "train_window")
-        median, within = answer_ranks(model)
-        out["window_mtm"]["answer_rank"] = dict(median=median, within_knn=within)
-        print(f"\nwindow_mtm, 16 pairs at distance 128: the answer's position ranks {median:.0f} (median) among the "
-              f"positions that left the window by the last layer's q . k; {within:.3f} of the queries have it in the top {mtm_knn}")
+    for name in ("window_mtm", "window_mtm_trained"):
+        if name in out:
+            model, _ = trained_model(REPO / "out" / f"train_{TRAINED[name]}")
+            median, within = answer_ranks(model.gpt if isinstance(model, WindowMemoryGPT) else model)
+            out[name]["answer_rank"] = dict(median=median, within_knn=within)
+            print(f"\n{name}, 16 pairs at distance 128: the answer's position ranks {median:.0f} (median) among the "
+                  f"positions that left the window by the last layer's q . k; {within:.3f} of the queries have it in "
+                  f"the top {mtm_knn}")
     Path(results).write_text(json.dumps(dict(tasks=tasks, examples=examples, mtm_knn=mtm_knn, memories=out), indent=1))
     draw(out)
 

@@ -35,7 +35,7 @@ def test_forward_backward_causal_and_per_sequence(name):
 def test_the_templates_give_every_memory_the_gpts_parameters_within_10_percent():
     import train
     counts = {}
-    for name in ("full", "block_recurrent", "memorizing"):
+    for name in ("full", "window_mtm", "block_recurrent", "memorizing", "gptm", "gptm_learned"):
         template = runpy.run_path(str(REPO / "config" / "train" / f"train_{name}.py"))
         settings = vars(train) | {k: v for k, v in template.items() if not k.startswith("__")}
         block = max(mqar.length(p, d) for p, d in settings["tasks"])

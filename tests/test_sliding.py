@@ -6,7 +6,8 @@ import torch
 from memory import Memory, MemorySettings, retrieval_attention
 from model import GPT, GPTConfig
 from reference import reference_sliding_memory_attention
-from sliding import SlidingStore, forward_with_memory
+from generation import KVCache
+from sliding import SequenceStore, SlidingStore, WindowMemoryGPT, forward_parallel, forward_with_memory
 
 
 def gpt(window, seed=0):
@@ -66,3 +67,69 @@ def test_a_memory_read_whole_gives_full_attention_and_none_the_window():
         torch.testing.assert_close(everything, full(ids), atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(nothing, windowed(ids), atol=1e-5, rtol=1e-5)
         assert (everything - windowed(ids)).abs().max() > 1e-2  # the memory changed what the window alone gives
+
+
+def test_the_parallel_memory_attention_matches_the_loop_reference():
+    torch.manual_seed(1)
+    B, H, H_kv, T, d, W, knn = 2, 4, 2, 24, 8, 5, 3
+    q, k, v = torch.randn(B, H, T, d), torch.randn(B, H_kv, T, d), torch.randn(B, H_kv, T, d)
+    cache = KVCache(capacity=T)
+    k_all, v_all = cache.write(1, 0, k=k, v=v)
+    store = SequenceStore(cache, W, H)
+    store.cache.written = T  # what forward_parallel's cache counts as its layers write
+    y = retrieval_attention(q, k_all, v_all, Memory(store, settings(knn)), 1, window=W)
+    torch.testing.assert_close(y.double(), reference_sliding_memory_attention(q, k, v, W, knn), atol=1e-5, rtol=1e-5)
+
+
+def test_the_parallel_path_reads_what_the_token_by_token_path_reads():
+    for W, knn, T in [(4, 2, 30), (5, 3, 30), (4, 40, 30), (8, 4, 8)]:  # (4, 40): more asked than stored
+        model = gpt(W, seed=W + knn)
+        ids = torch.randint(0, 50, (3, T))
+        with torch.no_grad():
+            torch.testing.assert_close(forward_parallel(model, ids, settings(knn)),
+                                       forward_with_memory(model, ids, settings(knn)), atol=1e-5, rtol=1e-5)
+
+
+def test_the_parallel_path_reads_only_positions_that_left_the_window():
+    W, T, knn = 4, 20, 3
+    model = gpt(W)
+    ids = torch.randint(0, 50, (2, T))
+    seen = []
+    store_search = SequenceStore.search
+    SequenceStore.search = lambda self, *a, **k: (seen.append(store_search(self, *a, **k)), seen[-1])[1]
+    try:
+        with torch.no_grad():
+            forward_parallel(model, ids, settings(knn))
+    finally:
+        SequenceStore.search = store_search
+    _, _, found, _, index = seen[0]  # rows in retrieval_attention's order: (batch row, head, position)
+    t = torch.arange(T).repeat(2 * 4)[:, None]
+    assert (found.sum(1) == (t[:, 0] - W + 1).clamp(0, knn)).all()  # as many as have left, up to knn
+    assert ((index <= t - W) | ~found).all() and (index[~found] == -1).all()  # none still in the window
+    # and what leaves the window is read: with every position in memory, the rows are full attention
+    with torch.no_grad():
+        torch.testing.assert_close(forward_parallel(model, ids, settings(T, layers=(0, 1))), gpt(0)(ids),
+                                   atol=1e-5, rtol=1e-5)
+
+
+def test_training_with_the_memory_learns_through_the_queries_not_the_stored_keys():
+    torch.manual_seed(0)
+    model = WindowMemoryGPT(knn=4, block_size=32, vocab_size=50, n_layer=2, n_head=4, n_embd=32, window=4)
+    ids = torch.randint(0, 50, (2, 24))
+    last = model.gpt.transformer.h[1].attn
+    stored = {}
+    store_search = SequenceStore.search
+
+    def search(self, layer, heads, queries, k, metric="query_ip"):
+        found_k, found_v, *rest = store_search(self, layer, heads, queries, k, metric)
+        stored["keys"] = found_k
+        return (found_k, found_v, *rest)
+
+    SequenceStore.search = search
+    try:
+        model(ids).sum().backward()
+    finally:
+        SequenceStore.search = store_search
+    assert not stored["keys"].requires_grad  # the memory is read as data, as Memorizing Transformers' memories
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in last.parameters())
+    assert model.settings.knn_num == [0, 4]  # the last layer reads the memory, the first does not

@@ -65,7 +65,7 @@ def test_a_sliding_window_sees_only_its_last_positions():
         assert not torch.allclose(model(ids), full(ids), atol=1e-3)
 
 
-@pytest.mark.parametrize("architecture", ["gpt", "block_recurrent", "memorizing", "gptm"])
+@pytest.mark.parametrize("architecture", ["gpt", "window_mtm", "block_recurrent", "memorizing", "gptm"])
 def test_every_architecture_trains_and_its_checkpoint_gives_back_the_model(tmp_path, architecture):
     import mqar
     from train import trained_model
