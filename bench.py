@@ -336,7 +336,8 @@ def recall_rows():
     import facts
     cfg = {}
     exec(compile(Path(recall_config).read_text(), recall_config, "exec"), cfg)
-    settings = replace(MemorySettings.of(cfg), chunk_min_score=None)  # the cost of reading: no question turned away
+    settings = replace(MemorySettings.of(cfg), chunk_min_score=None, chunk_min_overlap=None)  # the cost of reading:
+    # no question turned away
     model, tok = load_model("smollm2")
     test = facts.load_facts("test")
     B = max(batch_sizes)

@@ -59,6 +59,8 @@ SETTINGS = dict(
     chunk_layers=Setting([], ints_at_least(0), "layers whose queries score the chunks"),
     chunk_heads=Setting(None, nonempty_ints(), "of those layers' query heads, the ones that score (None: all)"),
     chunk_min_score=Setting(None, number(), "a chosen chunk is read only if its score reaches this (None: always)"),
+    chunk_min_overlap=Setting(None, number(), "a chosen chunk is read only if it holds this share of the prompt's "
+                              "rare tokens (rare_overlap; needs the Memory's token_rarity; None: no check)"),
     chunk_skip=Setting(1, at_least(0), "the prompt's first positions, alike in every prompt, score no chunk"),
     chunk_backend=Setting("torch", one_of("torch", "lancedb"), "what scores the chunks: 'torch' (exact, the "
                           "chooser's keys in RAM) or 'lancedb' (LanceDB's multivector search, embedded; a table of "
@@ -108,6 +110,8 @@ class _SettingsMethods:
                                       "'query_ip' or 'query_cos'")
         if self.chunk_select and not self.chunk_layers:
             raise MemorySettingsError("chunk_select needs chunk_layers: the layers whose queries score the chunks")
+        if self.chunk_min_overlap is not None and not self.chunk_select:
+            raise MemorySettingsError("chunk_min_overlap checks chosen chunks: it needs chunk_select > 0")
         if self.chunk_backend != "torch" and not self.chunk_select:
             raise MemorySettingsError(f"chunk_backend={self.chunk_backend!r} scores chunks: it needs chunk_select > 0")
         if self.mem_position == "before" and not self.chunk_select:
@@ -143,6 +147,8 @@ class Memory:
     scores: object = None   # chunk retrieval: the chosen chunks' scores [B, c]
     chunk_cache: dict = None  # chunk retrieval: per layer, the chosen chunks' keys and values gathered (and rotated)
     recomputed: tuple = None  # a kv='recompute' store: the chosen rows [U] and their {layer: keys, values [H_kv, U, d]}
+    token_rarity: object = None  # [vocab] each token's rarity (idf over real prose, reading.token_rarity): what
+    # chunk_min_overlap weighs the prompt's tokens by
 
     def __post_init__(self):
         self.mode = self.mode or self.settings.memory_mode
@@ -485,31 +491,64 @@ def choose_chunks(model, idx, memory):
     s, store = memory.settings, memory.store
     _, starts, lengths = store.chunks(s.chunk_by, s.chunk_size)
     rows, inverse = torch.unique(idx, dim=0, return_inverse=True)  # seeds share their prompt: score it once
-    capture = {layer: None for layer in s.chunk_layers}
-    model(rows, capture=capture)
     R, C = len(rows), len(starts)
     score, terms = torch.zeros(R, C), 0
-    for layer in s.chunk_layers:
-        q = capture[layer][0].float().cpu()  # [R, H, T, d]
-        q = q[:, :, s.chunk_skip:] if q.shape[2] > s.chunk_skip else q
-        H_kv, d = store.meta["n_head"], q.shape[-1]
-        group = q.shape[1] // H_kv
-        heads = range(q.shape[1]) if s.chunk_heads is None else s.chunk_heads
-        for kv in range(H_kv):
-            mine = [h for h in heads if h // group == kv]
-            if not mine:
-                continue
-            queries = q[:, mine].reshape(R, -1, d)  # [R, Q, d]: those heads' queries, all positions
-            score += store.chunk_scores(layer, kv, queries, s.chunk_by, s.chunk_size, s.chunk_backend) / math.sqrt(d)
-            terms += queries.shape[1]
+    for layer, kv, queries in chooser_queries(model, rows, s, store.meta["n_head"]):
+        score += store.chunk_scores(layer, kv, queries, s.chunk_by, s.chunk_size, s.chunk_backend)
+        terms += queries.shape[1]
     score /= terms
     best, top = score.topk(min(s.chunk_select, C), dim=-1)  # [R, c], best first
     read = best >= s.chunk_min_score if s.chunk_min_score is not None else best > float("-inf")
+    if s.chunk_min_overlap is not None:
+        if memory.token_rarity is None:
+            raise MemorySettingsError("chunk_min_overlap weighs the prompt's tokens by their rarity: build the Memory "
+                                      "with token_rarity=reading.token_rarity(tokenizer)")
+        overlap = rare_overlap(rows[:, s.chunk_skip:], top, store.token_ids, starts, lengths, memory.token_rarity)
+        read &= overlap >= s.chunk_min_overlap
     sink = store.sink_length if s.mem_sink and s.mem_position == "before" else 0
     entries = chunk_layout(top[inverse], starts, lengths, idx.device, read[inverse], sink)
     recomputed = recompute_rows(model, store, entries[0], s.layers) if store.recomputes else None
     return replace(memory, chosen=top[inverse], scores=best[inverse], chunk_cache={}, entries=entries,
                    recomputed=recomputed)
+
+
+def rare_overlap(prompts, chunks, token_ids, starts, lengths, rarity):
+    """
+    The relevance check of chunk retrieval (docs/METHOD.md, "The relevance decision"): for each prompt of prompts
+    [R, T] and each of its chosen chunks [R, c], the share of the prompt's rarity found in the chunk:
+    sum of rarity[t] over the prompt's distinct tokens t that occur in the chunk / the same over all of them. A
+    question about the stored entity shares its rare tokens (the name, the unusual words); a question about a similar
+    entity lacks the name's. token_ids [N]: the store's tokens; starts, lengths [C]: the chunks. Returns [R, c].
+    """
+    rarity = rarity.float().cpu()
+    out = torch.zeros(chunks.shape, dtype=torch.float32)
+    for r, prompt in enumerate(prompts.cpu()):
+        mine = prompt.unique()                                    # [P] distinct tokens of the prompt
+        weight = rarity[mine]
+        for j, c in enumerate(chunks[r].tolist()):
+            held = torch.isin(mine, token_ids[starts[c]:starts[c] + lengths[c]].cpu())
+            out[r, j] = weight[held].sum() / weight.sum().clamp_min(1e-12)
+    return out
+
+
+def chooser_queries(model, rows, s, n_kv_head):
+    """
+    The queries the chooser scores chunks with: the model without memory reads rows [R, T]; for each of
+    s.chunk_layers and each KV head, the queries (pre-rotary) of positions s.chunk_skip.. of those of s.chunk_heads
+    (default all) that read that KV head, scaled by 1 / sqrt(d) as attention scales them. Yields (layer, kv,
+    queries [R, Q, d]), Q = heads x positions.
+    """
+    capture = {layer: None for layer in s.chunk_layers}
+    model(rows, capture=capture)
+    for layer in s.chunk_layers:
+        q = capture[layer][0].float().cpu()  # [R, H, T, d]
+        q = q[:, :, s.chunk_skip:] if q.shape[2] > s.chunk_skip else q
+        group, d = q.shape[1] // n_kv_head, q.shape[-1]
+        heads = range(q.shape[1]) if s.chunk_heads is None else s.chunk_heads
+        for kv in range(n_kv_head):
+            mine = [h for h in heads if h // group == kv]
+            if mine:
+                yield layer, kv, q[:, mine].reshape(len(rows), -1, d) / math.sqrt(d)
 
 
 def recompute_rows(model, store, index, layers):

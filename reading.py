@@ -6,6 +6,7 @@ store's. Above store.py (the data), beside disk.py (where the parts go).
 """
 
 import itertools
+from pathlib import Path
 
 import torch
 from tqdm import tqdm
@@ -44,6 +45,38 @@ def sentence_numbers(tokenizer, ids):
 def memory_texts(text, one_text_per_line=False):
     """A memory text as the store reads it: the text itself, or each non-empty line its own text (one chunk each)."""
     return [line for line in text.splitlines() if line.strip()] if one_text_per_line else text
+
+
+RARITY_TEXT = Path(__file__).resolve().parent / "data" / "prose" / "dev.txt"  # real prose, a paragraph a line
+
+
+def token_rarity(tokenizer, vocab_size, texts=None):
+    """
+    Each token's rarity [vocab_size]: its inverse document frequency, log((D + 1) / (df + 0.5)), over D texts of
+    real prose (default: data/prose/dev.txt, docstrings of Python's standard library, a paragraph a line), the
+    weights of the relevance check (memory.rare_overlap, chunk_min_overlap). Names and unusual words never occur
+    there and weigh most; 'the', 'is', punctuation weigh least. The same for every store: it does not depend on
+    what a memory holds, so it means the same at n = 1 and n = 100,000.
+    """
+    texts = RARITY_TEXT.read_text().splitlines() if texts is None else texts
+    df = torch.zeros(vocab_size)
+    for text in texts:
+        ids = torch.tensor(sorted(set(tokenizer.encode(text))), dtype=torch.long)
+        df[ids[ids < vocab_size]] += 1
+    return torch.log((len(texts) + 1) / (df + 0.5))
+
+
+_RARITY = {}  # (tokenizer name, vocab size) -> token_rarity, computed once a process
+
+
+def rarity_for(settings, tokenizer, model):
+    """The token rarity a Memory with these settings needs (chunk_min_overlap set), else None."""
+    if settings.chunk_min_overlap is None:
+        return None
+    key = tokenizer.name, model.config.vocab_size
+    if key not in _RARITY:
+        _RARITY[key] = token_rarity(tokenizer, model.config.vocab_size)
+    return _RARITY[key]
 
 
 def encode_texts(tokenizer, texts):

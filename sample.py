@@ -11,9 +11,10 @@ import torch
 from configurator import ConfigError, configure, read_text
 from generation import generate
 from loading import WeightsUnavailable, load_model
-from memory import Memory, MemorySettings, MemorySettingsError, explain_trace, method_defaults, with_chunks
+from memory import (Memory, MemorySettings, MemorySettingsError, explain_trace, method_defaults, rare_overlap,
+                    with_chunks)
 from disk import load_store
-from reading import build_store, memory_texts
+from reading import build_store, memory_texts, rarity_for
 from store import MemoryStoreError, check_store
 from tasks.sentiment import vader
 
@@ -65,7 +66,7 @@ def main():
             if settings.knn_num[layer] > len(store):
                 print(f"note: k = {settings.knn_num[layer]} in layer {layer} but the store holds {len(store)} "
                       f"tokens; the missing neighbours get weight 0")
-        mem = Memory(store, settings)
+        mem = Memory(store, settings, token_rarity=rarity_for(settings, tokenizer, model))
     elif settings.layers:
         print("note: knn_num is set but no memory is given (memory or mem_store): sampling without memory")
 
@@ -98,9 +99,14 @@ def main():
         picked = with_chunks(model, x[:1], mem)
         _, starts, lengths = store.chunks(chunk_by, chunk_size)
         print(f"=== chunks chosen (best first) by layers {list(chunk_layers)}' queries ===")
-        for c, score in zip(picked.chosen[0].tolist(), picked.scores[0].tolist()):
+        shares = [None] * picked.chosen.shape[1] if chunk_min_overlap is None else rare_overlap(
+            x[:1, settings.chunk_skip:], picked.chosen[:1], store.token_ids, starts, lengths, mem.token_rarity)[0]
+        for c, score, share in zip(picked.chosen[0].tolist(), picked.scores[0].tolist(), shares):
             gate = "" if chunk_min_score is None else (" read" if score >= chunk_min_score else
                                                        f" below chunk_min_score {chunk_min_score}: not read")
+            if share is not None:
+                gate += (f"; holds {share:.2f} of the prompt's rarity" +
+                         ("" if share >= chunk_min_overlap else f", below chunk_min_overlap {chunk_min_overlap}: not read"))
             print(f"chunk {c} (score {score:.2f}{gate}): "
                   f"{tokenizer.decode(store.token_ids[starts[c]:starts[c] + lengths[c]].tolist())!r}")
     elif explain and mem:

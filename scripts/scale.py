@@ -28,6 +28,7 @@ from configurator import configure  # noqa: E402
 from generation import generate  # noqa: E402
 from loading import load_model  # noqa: E402
 from memory import Memory, MemorySettings, with_chunks  # noqa: E402
+from reading import rarity_for  # noqa: E402
 
 # -----------------------------------------------------------------------------
 models = ["smollm2", "gemma3"]
@@ -78,15 +79,20 @@ def build(name, n, cfg):
     return path, json.loads(record.read_text())
 
 
+def memory_of(store, settings, tok, model):
+    """A Memory of the store with these settings, with the token rarity the relevance check needs."""
+    return Memory(store, settings, token_rarity=rarity_for(settings, tok, model))
+
+
 def measure(name, n, model, tok, settings, cfg):
     path, built = build(name, n, cfg)
     question = torch.tensor([tok.prompt(facts.load_facts("test")[0]["question"])])
     t = time.perf_counter()
     store = disk.load_store(path)
-    chosen = with_chunks(model, question, Memory(store, settings))
+    chosen = with_chunks(model, question, memory_of(store, settings, tok, model))
     open_s = time.perf_counter() - t
     t = time.perf_counter()
-    with_chunks(model, question, Memory(store, settings))
+    with_chunks(model, question, memory_of(store, settings, tok, model))
     choose_s = time.perf_counter() - t
     size = sum(f.stat().st_size for f in path.iterdir() if f.name.startswith("seg-"))
     ids = question.repeat(batch, 1)
@@ -96,10 +102,11 @@ def measure(name, n, model, tok, settings, cfg):
     generate(model, ids, new_tokens, 0.8, 200, None, gens())
     plain_s = time.perf_counter() - t
     t = time.perf_counter()
-    generate(model, ids, new_tokens, 0.8, 200, Memory(store, replace(settings, chunk_min_score=None)), gens())
+    ungated = replace(settings, chunk_min_score=None, chunk_min_overlap=None)  # the cost of reading: nothing turned away
+    generate(model, ids, new_tokens, 0.8, 200, Memory(store, ungated), gens())
     mem_s = time.perf_counter() - t
     one = lambda memory: timed(lambda: generate(model, ids[:1], new_tokens, 0.8, 200, memory, gens()[:1]))
-    plain1_s, mem1_s = one(None), one(Memory(store, replace(settings, chunk_min_score=None)))
+    plain1_s, mem1_s = one(None), one(Memory(store, ungated))
     chooser = side_by_side(store, model, tok, settings) if compare_backends else {}
     t = time.perf_counter()
     grown = disk.append_on_disk(path, model, tok, ["Zorbian moss glows a faint green in the caves of Lurr."],
@@ -151,12 +158,12 @@ def side_by_side(store, model, tok, settings):
     chunk."""
     questions = [torch.tensor([tok.prompt(f["question"])]) for f in facts.load_facts("test")]
     lance = replace(settings, chunk_backend="lancedb")
-    table_s = timed(lambda: with_chunks(model, questions[0], Memory(store, lance)))
+    table_s = timed(lambda: with_chunks(model, questions[0], memory_of(store, lance, tok, model)))
     picks, seconds = {}, {}
     for name, s in (("torch", settings), ("lancedb", lance)):
-        with_chunks(model, questions[0], Memory(store, s))  # warm
+        with_chunks(model, questions[0], memory_of(store, s, tok, model))  # warm
         t = time.perf_counter()
-        picks[name] = [int(with_chunks(model, q, Memory(store, s)).chosen[0, 0]) for q in questions]
+        picks[name] = [int(with_chunks(model, q, memory_of(store, s, tok, model)).chosen[0, 0]) for q in questions]
         seconds[name] = (time.perf_counter() - t) / len(questions)
     same = sum(a == b for a, b in zip(picks["torch"], picks["lancedb"])) / len(questions)
     return dict(lance_table_s=table_s, torch_ms=1e3 * seconds["torch"], lance_ms=1e3 * seconds["lancedb"],

@@ -8,7 +8,7 @@ import torch
 from configurator import ConfigError, read_text
 from generation import generate
 from memory import SETTINGS, Memory, MemorySettings
-from reading import build_store, memory_texts
+from reading import build_store, memory_texts, rarity_for
 from store import check_store
 
 
@@ -97,7 +97,8 @@ def sample_point(point, cfg, model, tokenizer, done, score):
         texts = memory_texts(point["memory_text"], cfg["one_text_per_line"])
         store = build_store(model, tokenizer, texts, settings.store_layers, cfg["bookkeeping_token"], progress=False)
         check_store(store, model, settings)
-        mem = Memory(store.to(cfg["device"]), settings, stats={})
+        mem = Memory(store.to(cfg["device"]), settings, stats={},
+                     token_rarity=rarity_for(settings, tokenizer, model))
     runs = []
     for lo in range(0, len(seeds), cfg["batch_size"]):
         batch = seeds[lo:lo + cfg["batch_size"]]

@@ -270,6 +270,14 @@ def reference_choose_chunks(queries, store, chunk_layers, chunk_ids, n_chunks, h
     return sorted(chunks, key=lambda c: -scores[chunks.index(c)])[:n_chunks]
 
 
+def reference_rare_overlap(prompt, chunk, rarity):
+    """The relevance check, one prompt and one chunk, as lists of token ids: of the prompt's distinct tokens, the
+    share of their summed rarity that belongs to tokens which occur in the chunk."""
+    distinct = set(prompt)
+    total = sum(float(rarity[t]) for t in distinct)
+    return sum(float(rarity[t]) for t in distinct if t in set(chunk)) / total
+
+
 def reference_retrieval_attention(q, k, v, store_keys, store_values, knn, entries=None, q_raw=None, metric="query_ip",
                                   threshold=-1.0, positions=None, theta=None, sink_keys=None, sink_values=None,
                                   window=None):

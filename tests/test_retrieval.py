@@ -1,17 +1,19 @@
 """Attention retrieval and chunk retrieval (memory.py) against the loop reference (tests/reference.py)."""
+import math
 from dataclasses import replace
 
 import pytest
 import torch
 
-from memory import Memory, MemorySettings, MemorySettingsError, chunk_layout, choose_chunks, retrieval_attention
+from memory import (Memory, MemorySettings, MemorySettingsError, chunk_layout, choose_chunks, rare_overlap,
+                    retrieval_attention)
 from disk import load_store, save_store
-from reading import build_store
+from reading import build_store, token_rarity
 from store import MemoryStore, MemoryStoreError, check_store
 from llama import apply_rotary, rotary_at
 from generation import generate
 from reference import (reference_choose_chunks, reference_gpt2_logits, reference_llama_logits,
-                       reference_retrieval_attention)
+                       reference_rare_overlap, reference_retrieval_attention)
 
 TEXTS = ["Cats are wonderful, loving companions. They purr.", "The ferry leaves at noon! It is blue.",
          "Mist lies on the river.", "Bread rises when yeast eats sugar and makes gas."]
@@ -183,7 +185,8 @@ def test_generation_with_cache_equals_recomputing(llama):
     (dict(retrieval="attention"), "search to 'query_ip'"), (dict(chunk_select=2), "retrieval='attention' only"),
     (dict(retrieval="attention", search="query_ip", chunk_select=2), "needs chunk_layers"),
     (dict(retrieval="attention", search="query_ip", mem_position="before"), "needs chunk_select"),
-    (dict(chunk_by="page"), "chunk_by = .page.: must be")])
+    (dict(chunk_by="page"), "chunk_by = .page.: must be"),
+    (dict(retrieval="attention", search="query_ip", chunk_min_overlap=0.5), "needs chunk_select")])
 def test_settings_out_of_range_get_one_line(change, message):
     with pytest.raises(MemorySettingsError, match=message):
         MemorySettings([0, 3], **change).check()
@@ -194,13 +197,19 @@ def test_paper_types_are_untouched_by_the_new_settings():
     assert s.retrieval == "blend" and s.search == "key_l2" and s.method_type == "Type 3" and s.store_layers == [1]
 
 
-def test_chunk_min_score_reads_only_chunks_that_reach_it(llama):
-    model, tok = llama
-    settings = attention_settings(0, chunk_select=2, chunk_layers=[2], mem_position="before")
+def ferry_choice(model, tok, chunk_select):
+    """Chunk retrieval over TEXTS for one prompt, every layer reading the chosen chunks, no gate: the settings, the
+    store, the prompt and the ungated choice."""
+    settings = attention_settings(0, chunk_select=chunk_select, chunk_layers=[2], mem_position="before")
     settings.knn_num = [1000] * 4
     store = build_store(model, tok, TEXTS, settings.store_layers, progress=False)
     idx = torch.tensor([tok.encode("\nThe ferry is")])
-    free = choose_chunks(model, idx, Memory(store, settings))
+    return settings, store, idx, choose_chunks(model, idx, Memory(store, settings))
+
+
+def test_chunk_min_score_reads_only_chunks_that_reach_it(llama):
+    model, tok = llama
+    settings, store, idx, free = ferry_choice(model, tok, chunk_select=2)
     low, high = free.scores[0].tolist()[::-1]  # the second chunk's score, the first's
     gated = lambda t: choose_chunks(model, idx, Memory(store, MemorySettings(**dict(vars(settings), chunk_min_score=t))))
     with torch.no_grad():
@@ -243,3 +252,48 @@ def test_stores_keep_the_sink_through_save_and_load(llama, tmp_path):
     with pytest.raises(MemoryStoreError, match="saved before stores kept it"):
         check_store(loaded, model, settings)
     check_store(loaded, model, replace(settings, mem_sink=False))  # without the sink it still reads
+
+
+def test_rare_overlap_matches_loop_reference():
+    g = torch.Generator().manual_seed(3)
+    rarity = torch.rand(50, generator=g) * 5
+    token_ids = torch.randint(0, 50, (40,), generator=g)
+    starts, lengths = [0, 7, 19, 33], [7, 12, 14, 7]
+    prompts = torch.randint(0, 50, (3, 9), generator=g)
+    chunks = torch.tensor([[2, 0], [1, 3], [3, 2]])
+    ours = rare_overlap(prompts, chunks, token_ids, starts, lengths, rarity)
+    for r in range(3):
+        for j, c in enumerate(chunks[r].tolist()):
+            chunk = token_ids[starts[c]:starts[c] + lengths[c]].tolist()
+            expected = reference_rare_overlap(prompts[r].tolist(), chunk, rarity)
+            assert ours[r, j].item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_token_rarity_is_inverse_document_frequency(llama):
+    _, tok = llama
+    texts = ["the cat sat", "the dog ran", "the cat ran"]
+    rarity = token_rarity(tok, 60000, texts)
+    encoded = [tok.encode(t) for t in texts]
+    seen = sorted({t for ids in encoded for t in ids})
+    absent = next(t for t in range(60000) if t not in seen)
+    assert len(seen) > 3
+    for t in seen + [absent]:  # log((D + 1) / (df + 0.5)), D = 3 texts, df: the texts a token occurs in
+        df = sum(t in ids for ids in encoded)
+        assert rarity[t].item() == pytest.approx(math.log(4 / (df + 0.5)), rel=1e-6), tok.decode([t])
+
+
+def test_chunk_min_overlap_reads_a_chunk_only_if_it_holds_the_prompts_rare_tokens(llama):
+    model, tok = llama
+    settings, store, idx, free = ferry_choice(model, tok, chunk_select=1)
+    _, starts, lengths = store.chunks()
+    c = int(free.chosen[0, 0])
+    rarity = torch.ones(model.config.vocab_size)
+    share = reference_rare_overlap(idx[0, 1:].tolist(), store.token_ids[starts[c]:starts[c] + lengths[c]].tolist(),
+                                   rarity)
+    check = lambda t: choose_chunks(model, idx, Memory(store, replace(settings, chunk_min_overlap=t),
+                                                       token_rarity=rarity))
+    assert 0 < share < 1
+    assert check(share).entries[2].sum() > 0           # reaches it: read
+    assert check(share + 1e-3).entries[2].sum() == 0    # just short of it: nothing read
+    with pytest.raises(MemorySettingsError, match="token_rarity"):
+        choose_chunks(model, idx, Memory(store, replace(settings, chunk_min_overlap=0.5)))
