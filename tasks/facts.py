@@ -1,7 +1,7 @@
 """
 The fact benchmark as an evaluation task (`evaluate.py` mode 'facts'; the benchmark itself: facts.py, data/facts/):
 every condition (question only, the fact's paragraph in the context, all n paragraphs in it, the BM25-best one in it,
-the method) over memories of n facts; teacher-forced scores for every fact and sampled first-word hits for some.
+the BM25-best one in it only if it passes the method's relevance check, the method) over memories of n facts; teacher-forced scores for every fact and sampled first-word hits for some.
 """
 import math
 from dataclasses import replace
@@ -13,7 +13,7 @@ from configurator import ConfigError, at_least, ints_at_least, one_of, read_text
 import disk
 from facts import answer_ids, answer_score, load_facts, stores_for
 from loading import weights_fingerprint
-from memory import Memory, MemorySettings, Setting, choose_chunks, with_chunks
+from memory import Memory, MemorySettings, Setting, choose_chunks, rare_overlap, with_chunks
 from reading import KV_DTYPES, KV_MODES, build_store, rarity_for
 from store import check_store
 from tasks.common import digest, first_word_hit, plot_rates, sample_seeds
@@ -45,6 +45,9 @@ def check(cfg):
         raise ConfigError(f"facts mode: conditions must be among {', '.join(CONDITIONS)} (got {unknown}) "
                           f"and fact_counts a list of counts >= 1 (got {cfg['fact_counts']})")
     cfg["plain_text"] = read_text(cfg["plain_text"])
+    if "bm25_checked" in cfg["conditions"] and cfg.get("chunk_min_overlap") is None:
+        raise ConfigError("the 'bm25_checked' condition places the BM25-best text only if it passes the relevance "
+                          "check: set chunk_min_overlap")
     if "method" in cfg["conditions"] and not MemorySettings.of(cfg).layers:
         raise ConfigError("the 'method' condition needs knn_num with k > 0 in some layer")
     try:
@@ -53,7 +56,7 @@ def check(cfg):
         raise ConfigError(str(e))
 
 
-CONDITIONS = ("question", "in_context", "all_in_context", "bm25", "method")
+CONDITIONS = ("question", "in_context", "all_in_context", "bm25", "bm25_checked", "method")
 NEIGHBOUR_RISE = math.log(2)  # a neighbour prompt's answer "rises" when its probability more than doubles
 
 
@@ -65,6 +68,16 @@ def bm25_best(texts, queries):
     found, _ = retriever.retrieve(bm25s.tokenize(queries, stopwords="en", show_progress=False), k=1,
                                   show_progress=False)
     return [int(r[0]) for r in found]
+
+
+def passes_check(model, tokenizer, prompt, text, settings):
+    """The method's relevance check (memory.rare_overlap, chunk_min_overlap) on a text chosen by another chooser:
+    does the text hold enough of the prompt's rare tokens? What makes BM25-in-context comparable with the method."""
+    ids = torch.tensor([tokenizer.prompt(prompt)])[:, settings.chunk_skip:]
+    chunk = torch.tensor(tokenizer.encode(text))
+    share = rare_overlap(ids, torch.zeros(1, 1, dtype=torch.long), chunk, [0], [len(chunk)],
+                         rarity_for(settings, tokenizer, model))
+    return bool(share[0, 0] >= settings.chunk_min_overlap)
 
 
 def score_fact(model, tokenizer, fact, prompt, cfg, neighbour_base, sample):
@@ -125,7 +138,8 @@ def run(cfg, model, tokenizer, done):
                     continue  # the same whatever the memory holds: run once
                 if condition in ("all_in_context", "bm25") and n == 1:
                     continue  # with one paragraph both are the paragraph in the context: in_context
-                keys = {i: f"{settings_key if condition == 'method' else base_key}|{n}|{condition}|"
+                checked = condition in ("method", "bm25_checked")  # results that depend on the method's settings
+                keys = {i: f"{settings_key if checked else base_key}|{n}|{condition}|"
                            f"{facts[i]['question']}" for i in held}
                 todo = [i for i in held if keys[i] not in done]
                 yield from (done[keys[i]] for i in held if keys[i] in done)
@@ -144,10 +158,13 @@ def run(cfg, model, tokenizer, done):
                                                                               cfg["all_in_context_max_tokens"]):
                         continue  # does not fit the window (or the cap on cost): no record
                     before = lambda i, key: joined
-                elif condition == "bm25":
+                elif condition in ("bm25", "bm25_checked"):
                     best = {(i, key): b for key in ("question", "paraphrase", "neighbour")
                             for i, b in zip(todo, bm25_best(held_texts, [facts[i][key] for i in todo]))}
-                    before = lambda i, key: held_texts[best[i, key]]
+                    placed = {ik: condition == "bm25" or passes_check(model, tokenizer, facts[ik[0]][ik[1]],
+                                                                       held_texts[b], settings)
+                              for ik, b in best.items()}
+                    before = lambda i, key: held_texts[best[i, key]] if placed[i, key] else ""
                 elif condition == "method":
                     store = method_store(model, tokenizer, held_texts, settings, cfg)
                     check_store(store, model, settings)
@@ -173,7 +190,7 @@ def run(cfg, model, tokenizer, done):
                     record.update(score_fact(model, tokenizer, fact, lambda key: prompt(key, i), cfg,
                                              neighbour_base[fact["question"]], sample=i in sampled))
                     right = held_texts.index(fact["memory"])
-                    if condition == "bm25":
+                    if condition in ("bm25", "bm25_checked"):
                         record["right_text"] = best[i, "question"] == right
                     elif "question_chunks" in record:
                         _, starts, _ = memory.store.chunks(settings.chunk_by, settings.chunk_size)

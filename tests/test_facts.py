@@ -133,3 +133,19 @@ def test_a_large_memory_is_built_on_disk_once_and_opened_again(gpt2, tmp_path):
     ram = build_store(model, tok, texts, [2], progress=False, kv_dtype="float16", kv="recompute")
     assert torch.equal(again.layer(2), first.layer(2)) and torch.equal(again.token_ids, ram.token_ids)
     torch.testing.assert_close(again.layer(2).float(), ram.layer(2).float(), rtol=1e-3, atol=1e-3)
+
+
+def test_bm25_checked_places_a_text_only_if_it_passes_the_relevance_check(llama):
+    from memory import MemorySettings
+    from reading import token_rarity
+    from reference import reference_rare_overlap
+    model, tok = llama
+    prompt, own, other = "\nThe ferry Quillmoor is painted", "The ferry Quillmoor is blue.", "The ferry Ambrel is blue."
+    rarity = token_rarity(tok, model.config.vocab_size)
+    share = lambda text: reference_rare_overlap(tok.prompt(prompt)[1:], tok.encode(text), rarity)
+    assert share(other) < share(own) < 1
+    middle = (share(own) + share(other)) / 2
+    settings = MemorySettings([1000] * 4, retrieval="attention", search="query_ip", chunk_select=1, chunk_layers=[2],
+                              chunk_min_overlap=middle).check()
+    assert facts_task.passes_check(model, tok, prompt, own, settings)
+    assert not facts_task.passes_check(model, tok, prompt, other, settings)
