@@ -1,22 +1,23 @@
 """
-Issue 19's dev analysis of the relevance decision: does a prompt read a memory text at all? For one model and split,
-the chooser's score (memory.choose_chunks: late interaction of the recall setting's layers and heads) of every
-question, paraphrase and neighbour question of the fact benchmark against every text of one store that holds the
-split's facts and real prose (data/prose/, a paragraph a text), and of reference prompts (the first words of other
-prose paragraphs, in no store) against the same texts. From those scores, each candidate decision:
+Issue 19's analysis of the relevance decision: does a prompt read a memory text at all? For one model, on the dev
+and the test split, the chooser's score (memory.choose_chunks: late interaction of the recall setting's layers and
+heads) of every question, paraphrase and neighbour question of the fact benchmark against every text of one store
+that holds the split's facts and real prose (data/prose/, a text a line), and of reference prompts (the first words
+of other prose texts, in no store) against the same texts. From those scores, each candidate decision:
 
-    raw       s(q, c)                                       (the gate of today: chunk_min_score on it)
-    prompt    s(q, c) - r_q,  r_q = mean of q's `hub_k` best scores over the background texts
-    chunk     s(q, c) - r_c,  r_c = mean of c's `hub_k` best scores over the reference prompts
-    csls      s(q, c) - r_q - r_c                           (CSLS, Conneau et al. 2018, for late interaction)
+    raw           s(q, c)                                   (the old gate: chunk_min_score on it)
+    prompt        s(q, c) - r_q,  r_q = mean of q's HUB_K best scores over background prose texts
+    chunk         s(q, c) - r_c,  r_c = mean of c's HUB_K best scores over the reference prompts
+    csls          s(q, c) - r_q - r_c                       (CSLS, Conneau et al. 2018, for late interaction)
+    rare_overlap  memory.rare_overlap of q with its chooser's choice (the relevance check, chunk_min_overlap)
 
-The background texts are prose paragraphs (of the split's prose) apart from the store's. Printed: for n = 1 (the
-fact alone) each decision's threshold at which at most 1 in 10 neighbour questions (about a similar entity) reads the
-fact, and then the share of questions and paraphrases that read it; for the whole store (facts + prose), how often
-the chosen text is the fact, and how often it is the fact and passes. Scores are cached in out/relevance/.
+Each threshold is fitted on dev (at most 1 in 10 neighbour questions, about a similar entity, reads its look-alike
+fact) and applied unchanged to test. Printed, a markdown table: for n = 1 (the fact alone) the share of questions,
+paraphrases and neighbours that read their fact; for the whole store (facts + prose), how often the chosen text is
+the fact, and how often it is the fact and passes. Scores are cached in out/relevance/ (delete to score again).
 
-    python scripts/relevance.py smollm2 dev
-    python scripts/relevance.py gemma3 dev
+    python scripts/relevance.py smollm2
+    python scripts/relevance.py gemma3
 """
 import random
 import sys
@@ -181,5 +182,5 @@ def analyse(model_name):
 
 if __name__ == "__main__":
     if len(sys.argv) != 2 or sys.argv[1] not in ("smollm2", "gemma3"):
-        sys.exit(__doc__.strip().splitlines()[-1].strip())
+        sys.exit("usage: python scripts/relevance.py smollm2|gemma3")
     analyse(sys.argv[1])
