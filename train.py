@@ -46,6 +46,8 @@ wandb_run_name = "full"
 # the task: every (pairs, distance) in turn, one per step
 tasks = [[8, 32], [8, 128]]  # [pairs, distance]; a distance [lo, hi]: each pair its own, lo..hi
 batch_size = 16
+batch_tokens = 0  # 0: every task's batch is batch_size examples; N: each task's N // (its example's length)
+# examples (at least 1), so that a step costs about the same tokens whatever its task (docs/mqar.md's attempts)
 # the model: 'gpt' (model.py: full attention, or a sliding window of `window` positions), 'window_mtm' (the
 # windowed GPT trained with this project's kNN memory of the positions that left its window, sliding.py), one of
 # peers.py's trained memories ('block_recurrent', 'memorizing') or 'gptm' (gptm.py), whose local attention is also
@@ -108,8 +110,14 @@ def task_name(pairs, distance):
     return f"{pairs}x{lo}" if lo == hi else f"{pairs}x{lo}-{hi}"
 
 
+def examples_per_batch(pairs, distance):
+    """batch_size, or with batch_tokens set, as many examples of this task as fit in batch_tokens tokens."""
+    return max(1, batch_tokens // mqar.length(pairs, distance)) if batch_tokens else batch_size
+
+
 def get_batch(split, step, pairs, distance):
-    ids, targets = mqar.batch(split, range(step * batch_size, (step + 1) * batch_size), pairs, distance)
+    n = examples_per_batch(pairs, distance)
+    ids, targets = mqar.batch(split, range(step * n, (step + 1) * n), pairs, distance)
     return ids.to(device), targets.to(device)
 
 
@@ -218,6 +226,7 @@ def trained_model(out_dir, device="cpu"):
 def main():
     configure(globals(), rules=dict(init_from=one_of("scratch", "resume"), eval_interval=at_least(1),
                                     eval_iters=at_least(1), max_iters=at_least(0), window=at_least(0),
+                                    batch_size=at_least(1), batch_tokens=at_least(0),
                                     architecture=one_of("gpt", "window_mtm", *PEERS, "gptm")))
     if architecture != "gpt" and window < 2:
         raise ConfigError(f"architecture={architecture!r} reads its sequence in parts of the window: set window >= 2")

@@ -82,3 +82,15 @@ def test_every_architecture_trains_and_its_checkpoint_gives_back_the_model(tmp_p
     scored = targets[:, 1:] >= 0
     loss = torch.nn.functional.cross_entropy(logits[scored], targets[:, 1:][scored])
     assert abs(float(loss) - rows[-1]["test"]["2x8"]["loss"]) < 1e-5  # every weight came back (tied ones too)
+
+
+def test_batch_tokens_sizes_each_tasks_batch_by_its_length(monkeypatch):
+    import train
+    monkeypatch.setattr(train, "batch_tokens", 1000)
+    # an example of 16 pairs at distance 32: BOS, 10 positions a pair, the distance, the last query's 2 tokens
+    assert train.examples_per_batch(16, 32) == 1000 // (1 + 160 + 32 + 2)
+    assert train.examples_per_batch(64, 512) == 1  # longer than batch_tokens: one example
+    ids, _ = train.get_batch("train", 0, 4, [2, 15])
+    assert ids.shape == (1000 // (1 + 40 + 15 + 2), 1 + 40 + 15 + 2)
+    monkeypatch.setattr(train, "batch_tokens", 0)
+    assert train.examples_per_batch(16, 32) == train.batch_size
