@@ -10,6 +10,8 @@ of other prose texts, in no store) against the same texts. From those scores, ea
     chunk         s(q, c) - r_c,  r_c = mean of c's HUB_K best scores over the reference prompts
     csls          s(q, c) - r_q - r_c                       (CSLS, Conneau et al. 2018, for late interaction)
     rare_overlap  memory.rare_overlap of q with its chooser's choice (the relevance check, chunk_min_overlap)
+    word_overlap  the same rule on lower-cased words instead of tokens
+    logistic      a logistic regression on raw, prompt, rare_overlap and word_overlap, fitted on dev
 
 Each threshold is fitted on dev (at most 1 in 10 neighbour questions, about a similar entity, reads its look-alike
 fact) and applied unchanged to test. Printed, a markdown table: for n = 1 (the fact alone) the share of questions,
@@ -19,12 +21,16 @@ the fact, and how often it is the fact and passes. Scores are cached in out/rele
     python scripts/relevance.py smollm2
     python scripts/relevance.py gemma3
 """
+import math
 import random
+import re
 import sys
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F_
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -33,7 +39,7 @@ from facts import load_facts  # noqa: E402
 from loading import load_model  # noqa: E402
 import knn  # noqa: E402
 from memory import Memory, MemorySettings, choose_chunks, chooser_queries, rare_overlap  # noqa: E402
-from reading import build_store, token_rarity  # noqa: E402
+from reading import RARITY_TEXT, build_store, token_rarity  # noqa: E402
 
 PROSE_IN_STORE = 1000   # prose paragraphs in the store beside the facts
 BACKGROUND = 200        # prose paragraphs scored for r_q (not in the store)
@@ -125,15 +131,65 @@ def overlaps(model_name, split, r):
     return torch.stack(out)  # [3F, 2]: own fact, chosen text
 
 
-def decisions(r, overlap):
-    """Each candidate decision's value [3F, C] (every text) or, for rare_overlap, [3F, 2] (own fact, chosen text)."""
-    F, s, b = r["facts"], r["store"], r["background"]
-    P = 3 * F
-    prompt_typical = b[:P].topk(HUB_K, dim=1).values.mean(1)       # r_q [3F]
-    chunk_typical = s[P:].topk(HUB_K, dim=0).values.mean(0)        # r_c [C], over the reference prompts
-    s = s[:P]
-    return dict(raw=s, prompt=s - prompt_typical[:, None], chunk=s - chunk_typical[None],
-                csls=s - prompt_typical[:, None] - chunk_typical[None], rare_overlap=overlap)
+def words(text):
+    """A text's distinct lower-cased words, a possessive 's dropped."""
+    return {w[:-2] if w.endswith("'s") else w for w in re.findall(r"[a-z0-9][a-z0-9'-]*", text.lower())}
+
+
+def word_overlaps(split):
+    """rare_overlap's rule on words instead of tokens (idf over the same prose): [3F, 2], own fact and chosen text."""
+    corpus = RARITY_TEXT.read_text().splitlines()
+    df = Counter(w for text in corpus for w in words(text))
+    idf = lambda w: math.log((len(corpus) + 1) / (df[w] + 0.5))
+    facts = load_facts(split)
+    texts = [f["memory"] for f in facts] + prose_parts(split)[0]
+    share = lambda prompt, text: (sum(idf(w) for w in words(prompt) & words(text)) /
+                                  sum(idf(w) for w in words(prompt)))
+    return lambda best: torch.tensor([[share(f[k], f["memory"]), share(f[k], texts[b])]
+                                      for k in KEYS for f, b in zip(facts, best[KEYS.index(k) * len(facts):])])
+
+
+def fit_logistic(x, y, steps=200):
+    """Logistic regression of y [N] (0/1) on standardised features x [N, k], L2 1e-3, LBFGS: the scoring function."""
+    mean, std = x.mean(0), x.std(0) + 1e-6
+    w, b = torch.zeros(x.shape[1], requires_grad=True), torch.zeros(1, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], max_iter=steps)
+
+    def loss():
+        opt.zero_grad()
+        value = F_.binary_cross_entropy_with_logits((x - mean) / std @ w + b, y) + 1e-3 * (w ** 2).sum()
+        value.backward()
+        return value
+    opt.step(loss)
+    return lambda z: ((z - mean) / std @ w + b).detach()
+
+
+def decisions(runs):
+    """Each candidate decision's value per split: [3F, C] (a score of every text: the best is chosen by it) or
+    [3F, 2] (a check of the chooser's choice: own fact, chosen text). The logistic regression (raw score,
+    prompt-normalised score, token and word overlap) is fitted on dev's questions against its neighbours."""
+    out = {}
+    for split, r in runs.items():
+        F, s, b = r["facts"], r["store"], r["background"]
+        P = 3 * F
+        prompt_typical = b[:P].topk(HUB_K, dim=1).values.mean(1)   # r_q [3F]
+        chunk_typical = s[P:].topk(HUB_K, dim=0).values.mean(0)    # r_c [C], over the reference prompts
+        s = s[:P]
+        best = s.argmax(1)
+        own = torch.arange(P) % F
+        pick = lambda m: torch.stack([m[torch.arange(P), own], m[torch.arange(P), best]], 1)  # [3F, 2]
+        normalised = s - prompt_typical[:, None]
+        out[split] = dict(raw=s, prompt=normalised, chunk=s - chunk_typical[None],
+                          csls=s - prompt_typical[:, None] - chunk_typical[None], rare_overlap=r["overlap"],
+                          word_overlap=r["word_overlap"],
+                          features=torch.stack([pick(s), pick(normalised), r["overlap"], r["word_overlap"]], -1))
+    F = runs["dev"]["facts"]
+    x = out["dev"]["features"][:, 0]                               # [3F, 4] against the own fact
+    y = torch.cat([torch.ones(F), torch.zeros(F)])
+    score = fit_logistic(torch.cat([x[:F], x[2 * F:]]), y)
+    for d in out.values():
+        d["logistic"] = score(d.pop("features"))                 # [3F, 2]
+    return out
 
 
 def rates(r, d, name, threshold):
@@ -141,7 +197,7 @@ def rates(r, d, name, threshold):
     chosen text (raw score's best; CSLS variants: their own best) is the fact and passes."""
     F = r["facts"]
     own = torch.arange(F)
-    if name == "rare_overlap":  # a check on the chooser's choice, not a score to choose by
+    if d.shape[1] == 2:  # a check on the chooser's choice, not a score to choose by
         single = [d[k * F:(k + 1) * F, 0] for k in range(3)]
         chosen = [r["store"][k * F:(k + 1) * F].argmax(1) == own for k in range(2)]
         value = [d[k * F:(k + 1) * F, 1] for k in range(2)]
@@ -162,22 +218,29 @@ def analyse(model_name):
         if "overlap" not in r:
             r["overlap"] = overlaps(model_name, split, r)
             torch.save(r, ROOT / "out" / "relevance" / f"{model_name}-{split}.pt")
-        runs[split] = r, decisions(r, r["overlap"])
-    F = runs["dev"][0]["facts"]
+        r["word_overlap"] = word_overlaps(split)(r["store"][:3 * r["facts"]].argmax(1).tolist())
+        runs[split] = r
+    values = decisions(runs)
+    F = runs["dev"]["facts"]
     print(f"\n{model_name}: thresholds fitted on dev (at most 1 in 10 neighbour questions reads its look-alike fact), "
           f"applied unchanged to test; store: the split's facts + {PROSE_IN_STORE} prose texts\n")
     print("| decision | threshold (dev) | split | n = 1: questions / paraphrases / neighbours read | store: right text "
           "chosen (q / p) | store: chosen and read (q / p) |")
     print("| --- | ---: | --- | --- | --- | --- |")
-    for name in runs["dev"][1]:
-        r, d = runs["dev"]
-        own = torch.arange(F)
-        nb = d[name][2 * F:3 * F, 0] if name == "rare_overlap" else d[name][2 * F:3 * F][own, own]
-        threshold = nb.quantile(0.9).item()
+    own = torch.arange(F)
+    for name, d in values["dev"].items():
+        neighbours = d[2 * F:3 * F, 0] if d.shape[1] == 2 else d[2 * F:3 * F][own, own]
+        threshold = neighbours.quantile(0.9).item()
         for split in ("dev", "test"):
-            n1, store, right = rates(runs[split][0], runs[split][1][name], name, threshold)
+            n1, store, right = rates(runs[split], values[split][name], name, threshold)
             print(f"| {name} | {threshold:.3f} | {split} | {' / '.join(f'{x:.3f}' for x in n1)} | "
                   f"{' / '.join(f'{x:.3f}' for x in right)} | {' / '.join(f'{x:.3f}' for x in store)} |")
+    for split, r in runs.items():  # hubs: texts that many questions choose
+        chosen = r["store"][:r["facts"]].argmax(1)
+        print(f"\n{split}: the most chosen text is chosen by {torch.bincount(chosen).max().item()} of {r['facts']} "
+              f"questions; "
+              f"chosen texts' median length {r['lengths'][chosen].median().item()} tokens (all texts' "
+              f"{r['lengths'].median().item()})")
 
 
 if __name__ == "__main__":
