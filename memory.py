@@ -61,6 +61,8 @@ SETTINGS = dict(
     chunk_min_score=Setting(None, number(), "a chosen chunk is read only if its score reaches this (None: always)"),
     chunk_min_overlap=Setting(None, number(), "a chosen chunk is read only if it holds this share of the prompt's "
                               "rare tokens (rare_overlap; needs the Memory's token_rarity; None: no check)"),
+    chunk_rarity_power=Setting(1.0, at_least(0, strict=True), "the relevance check weighs each prompt token by its "
+                               "rarity to this power (> 1: the rarest tokens, names, count more)"),
     chunk_skip=Setting(1, at_least(0), "the prompt's first positions, alike in every prompt, score no chunk"),
     chunk_backend=Setting("torch", one_of("torch", "lancedb"), "what scores the chunks: 'torch' (exact, the "
                           "chooser's keys in RAM) or 'lancedb' (LanceDB's multivector search, embedded; a table of "
@@ -145,6 +147,7 @@ class Memory:
 
     entries: object = None  # chunk retrieval: which stored tokens each row reads (index, position, valid: [B, M])
     scores: object = None   # chunk retrieval: the chosen chunks' scores [B, c]
+    read: object = None     # chunk retrieval: which chosen chunks pass the gate and the relevance check [B, c]
     chunk_cache: dict = None  # chunk retrieval: per layer, the chosen chunks' keys and values gathered (and rotated)
     recomputed: tuple = None  # a kv='recompute' store: the chosen rows [U] and their {layer: keys, values [H_kv, U, d]}
     token_rarity: object = None  # [vocab] each token's rarity (idf over real prose, reading.token_rarity): what
@@ -503,24 +506,26 @@ def choose_chunks(model, idx, memory):
         if memory.token_rarity is None:
             raise MemorySettingsError("chunk_min_overlap weighs the prompt's tokens by their rarity: build the Memory "
                                       "with token_rarity=reading.token_rarity(tokenizer)")
-        overlap = rare_overlap(rows[:, s.chunk_skip:], top, store.token_ids, starts, lengths, memory.token_rarity)
+        overlap = rare_overlap(rows[:, s.chunk_skip:], top, store.token_ids, starts, lengths, memory.token_rarity,
+                               s.chunk_rarity_power)
         read &= overlap >= s.chunk_min_overlap
     sink = store.sink_length if s.mem_sink and s.mem_position == "before" else 0
     entries = chunk_layout(top[inverse], starts, lengths, idx.device, read[inverse], sink)
     recomputed = recompute_rows(model, store, entries[0], s.layers) if store.recomputes else None
-    return replace(memory, chosen=top[inverse], scores=best[inverse], chunk_cache={}, entries=entries,
-                   recomputed=recomputed)
+    return replace(memory, chosen=top[inverse], scores=best[inverse], read=read[inverse], chunk_cache={},
+                   entries=entries, recomputed=recomputed)
 
 
-def rare_overlap(prompts, chunks, token_ids, starts, lengths, rarity):
+def rare_overlap(prompts, chunks, token_ids, starts, lengths, rarity, power=1.0):
     """
     The relevance check of chunk retrieval (docs/METHOD.md, "The relevance decision"): for each prompt of prompts
     [R, T] and each of its chosen chunks [R, c], the share of the prompt's rarity found in the chunk:
-    sum of rarity[t] over the prompt's distinct tokens t that occur in the chunk / the same over all of them. A
-    question about the stored entity shares its rare tokens (the name, the unusual words); a question about a similar
-    entity lacks the name's. token_ids [N]: the store's tokens; starts, lengths [C]: the chunks. Returns [R, c].
+    sum of rarity[t] ** power over the prompt's distinct tokens t that occur in the chunk / the same over all of
+    them. A question about the stored entity shares its rare tokens (the name, the unusual words); a question about
+    a similar entity lacks the name's; a paraphrase keeps the name but brings words of its own, which a power > 1
+    weighs less against the name. token_ids [N]: the store's tokens; starts, lengths [C]: the chunks. Returns [R, c].
     """
-    rarity = rarity.float().cpu()
+    rarity = rarity.float().cpu() ** power
     out = torch.zeros(chunks.shape, dtype=torch.float32)
     for r, prompt in enumerate(prompts.cpu()):
         mine = prompt.unique()                                    # [P] distinct tokens of the prompt

@@ -100,7 +100,8 @@ def main():
         _, starts, lengths = store.chunks(chunk_by, chunk_size)
         print(f"=== chunks chosen (best first) by layers {list(chunk_layers)}' queries ===")
         shares = [None] * picked.chosen.shape[1] if chunk_min_overlap is None else rare_overlap(
-            x[:1, settings.chunk_skip:], picked.chosen[:1], store.token_ids, starts, lengths, mem.token_rarity)[0]
+            x[:1, settings.chunk_skip:], picked.chosen[:1], store.token_ids, starts, lengths, mem.token_rarity,
+            settings.chunk_rarity_power)[0]
         for c, score, share in zip(picked.chosen[0].tolist(), picked.scores[0].tolist(), shares):
             gate = "" if chunk_min_score is None else (" read" if score >= chunk_min_score else
                                                        f" below chunk_min_score {chunk_min_score}: not read")

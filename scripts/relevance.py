@@ -10,6 +10,7 @@ of other prose texts, in no store) against the same texts. From those scores, ea
     chunk         s(q, c) - r_c,  r_c = mean of c's HUB_K best scores over the reference prompts
     csls          s(q, c) - r_q - r_c                       (CSLS, Conneau et al. 2018, for late interaction)
     rare_overlap  memory.rare_overlap of q with its chooser's choice (the relevance check, chunk_min_overlap)
+    rare_overlap^p  the same with each token's rarity to the power p (chunk_rarity_power), p in POWERS
     word_overlap  the same rule on lower-cased words instead of tokens
     logistic      a logistic regression on raw, prompt, rare_overlap and word_overlap, fitted on dev
 
@@ -21,6 +22,7 @@ the fact, and how often it is the fact and passes. Scores are cached in out/rele
     python scripts/relevance.py smollm2
     python scripts/relevance.py gemma3
 """
+import functools
 import math
 import random
 import re
@@ -36,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from facts import load_facts  # noqa: E402
-from loading import load_model  # noqa: E402
+from loading import load_model as load_once  # noqa: E402
 import knn  # noqa: E402
 from memory import Memory, MemorySettings, choose_chunks, chooser_queries, rare_overlap  # noqa: E402
 from reading import RARITY_TEXT, build_store, token_rarity  # noqa: E402
@@ -45,6 +47,8 @@ PROSE_IN_STORE = 1000   # prose paragraphs in the store beside the facts
 BACKGROUND = 200        # prose paragraphs scored for r_q (not in the store)
 REFERENCE_PROMPTS = 200  # prose openings scored for r_c
 HUB_K = 10
+load_model = functools.lru_cache(maxsize=1)(load_once)  # the overlaps of every power: one load
+POWERS = (2, 3, 4, 6)  # chunk_rarity_power tried beside 1
 KEYS = ("question", "paraphrase", "neighbour")
 
 
@@ -111,7 +115,7 @@ def scores(model_name, split):
     return result
 
 
-def overlaps(model_name, split, r):
+def overlaps(model_name, split, r, power=1.0):
     """rare_overlap of each question, paraphrase and neighbour [3F] with its own fact and with its chosen text."""
     facts = load_facts(split)
     model, tokenizer = load_model(model_name)
@@ -127,7 +131,8 @@ def overlaps(model_name, split, r):
     out = []
     for i, text in enumerate(prompts):
         prompt = torch.tensor([tokenizer.prompt(text)])[:, settings.chunk_skip:]
-        out.append(rare_overlap(prompt, torch.tensor([[own[i], best[i]]]), token_ids, starts, lengths, rarity)[0])
+        out.append(rare_overlap(prompt, torch.tensor([[own[i], best[i]]]), token_ids, starts, lengths, rarity,
+                                power)[0])
     return torch.stack(out)  # [3F, 2]: own fact, chosen text
 
 
@@ -181,6 +186,7 @@ def decisions(runs):
         normalised = s - prompt_typical[:, None]
         out[split] = dict(raw=s, prompt=normalised, chunk=s - chunk_typical[None],
                           csls=s - prompt_typical[:, None] - chunk_typical[None], rare_overlap=r["overlap"],
+                          **{f"rare_overlap^{p}": r[f"overlap^{p}"] for p in POWERS},
                           word_overlap=r["word_overlap"],
                           features=torch.stack([pick(s), pick(normalised), r["overlap"], r["word_overlap"]], -1))
     F = runs["dev"]["facts"]
@@ -215,8 +221,9 @@ def analyse(model_name):
     runs = {}
     for split in ("dev", "test"):
         r = scores(model_name, split)
-        if "overlap" not in r:
+        if "overlap" not in r or any(f"overlap^{p}" not in r for p in POWERS):
             r["overlap"] = overlaps(model_name, split, r)
+            r.update({f"overlap^{p}": overlaps(model_name, split, r, p) for p in POWERS})
             torch.save(r, ROOT / "out" / "relevance" / f"{model_name}-{split}.pt")
         r["word_overlap"] = word_overlaps(split)(r["store"][:3 * r["facts"]].argmax(1).tolist())
         runs[split] = r

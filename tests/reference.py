@@ -270,12 +270,12 @@ def reference_choose_chunks(queries, store, chunk_layers, chunk_ids, n_chunks, h
     return sorted(chunks, key=lambda c: -scores[chunks.index(c)])[:n_chunks]
 
 
-def reference_rare_overlap(prompt, chunk, rarity):
+def reference_rare_overlap(prompt, chunk, rarity, power=1.0):
     """The relevance check, one prompt and one chunk, as lists of token ids: of the prompt's distinct tokens, the
-    share of their summed rarity that belongs to tokens which occur in the chunk."""
+    share of their summed rarity (each to the power) that belongs to tokens which occur in the chunk."""
     distinct = set(prompt)
-    total = sum(float(rarity[t]) for t in distinct)
-    return sum(float(rarity[t]) for t in distinct if t in set(chunk)) / total
+    total = sum(float(rarity[t]) ** power for t in distinct)
+    return sum(float(rarity[t]) ** power for t in distinct if t in set(chunk)) / total
 
 
 def reference_retrieval_attention(q, k, v, store_keys, store_values, knn, entries=None, q_raw=None, metric="query_ip",

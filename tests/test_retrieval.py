@@ -261,12 +261,15 @@ def test_rare_overlap_matches_loop_reference():
     starts, lengths = [0, 7, 19, 33], [7, 12, 14, 7]
     prompts = torch.randint(0, 50, (3, 9), generator=g)
     chunks = torch.tensor([[2, 0], [1, 3], [3, 2]])
-    ours = rare_overlap(prompts, chunks, token_ids, starts, lengths, rarity)
-    for r in range(3):
-        for j, c in enumerate(chunks[r].tolist()):
-            chunk = token_ids[starts[c]:starts[c] + lengths[c]].tolist()
-            expected = reference_rare_overlap(prompts[r].tolist(), chunk, rarity)
-            assert ours[r, j].item() == pytest.approx(expected, abs=1e-6)
+    for power in (1.0, 3.0):
+        ours = rare_overlap(prompts, chunks, token_ids, starts, lengths, rarity, power)
+        for r in range(3):
+            for j, c in enumerate(chunks[r].tolist()):
+                chunk = token_ids[starts[c]:starts[c] + lengths[c]].tolist()
+                expected = reference_rare_overlap(prompts[r].tolist(), chunk, rarity, power)
+                assert ours[r, j].item() == pytest.approx(expected, abs=1e-6)
+    cubed = rare_overlap(prompts, chunks, token_ids, starts, lengths, rarity, 3.0)
+    assert not torch.allclose(cubed, rare_overlap(prompts, chunks, token_ids, starts, lengths, rarity))
 
 
 def test_token_rarity_is_inverse_document_frequency(llama):
@@ -297,3 +300,22 @@ def test_chunk_min_overlap_reads_a_chunk_only_if_it_holds_the_prompts_rare_token
     assert check(share + 1e-3).entries[2].sum() == 0    # just short of it: nothing read
     with pytest.raises(MemorySettingsError, match="token_rarity"):
         choose_chunks(model, idx, Memory(store, replace(settings, chunk_min_overlap=0.5)))
+
+
+def test_chunk_min_overlap_decides_for_each_chosen_chunk(llama):
+    """chunk_select = 2: each chosen chunk passes or fails the check on its own share (the loop reference), and
+    the layout holds exactly the chunks that pass."""
+    model, tok = llama
+    settings, store, idx, free = ferry_choice(model, tok, chunk_select=2)
+    settings = replace(settings, chunk_rarity_power=2.0)
+    _, starts, lengths = store.chunks()
+    rarity = torch.rand(model.config.vocab_size, generator=torch.Generator().manual_seed(0)) * 5
+    shares = [reference_rare_overlap(idx[0, 1:].tolist(), store.token_ids[starts[c]:starts[c] + lengths[c]].tolist(),
+                                     rarity, 2.0) for c in free.chosen[0].tolist()]
+    assert shares[0] != shares[1], shares
+    for t in sorted(shares) + [max(shares) + 1e-3]:
+        m = choose_chunks(model, idx, Memory(store, replace(settings, chunk_min_overlap=t), token_rarity=rarity))
+        expected = [s >= t for s in shares]
+        assert m.read[0].tolist() == expected
+        read_tokens = sum(lengths[c] for c, ok in zip(free.chosen[0].tolist(), expected) if ok)
+        assert int(m.entries[2].sum()) == read_tokens + (1 if any(expected) else 0)  # the chunks and the sink
