@@ -1,7 +1,13 @@
 """
 The fact benchmark as an evaluation task (`evaluate.py` mode 'facts'; the benchmark itself: facts.py, data/facts/):
 every condition (question only, the fact's paragraph in the context, all n paragraphs in it, the BM25-best one in it,
-the BM25-best one in it only if it passes the method's relevance check, the method) over memories of n facts; teacher-forced scores for every fact and sampled first-word hits for some.
+the BM25-best one in it only if it passes the method's relevance check, the method) over memories of n facts;
+teacher-forced scores for every fact and sampled first-word hits for some.
+Beside them the knowledge-editing scores, as CounterFact counts them (ROME, MEMIT, IKE): a prompt's memory answer
+against the model's own answer without any memory (its greedy continuation of the bare prompt, as many tokens as the
+answer): efficacy, the answer more probable than the own one after the question; paraphrase, the same after the
+paraphrase; neighbourhood, the own answer still the more probable after the neighbour; and free generation's exact
+match, greedy (every fact) and sampled (the hit rate).
 """
 import math
 from dataclasses import replace
@@ -16,6 +22,7 @@ from loading import weights_fingerprint
 from memory import Memory, MemorySettings, Setting, choose_chunks, rare_overlap, with_chunks
 from reading import KV_DTYPES, KV_MODES, build_store, rarity_for
 from store import check_store
+from generation import generate
 from tasks.common import digest, first_word_hit, plot_rates, sample_seeds
 
 SETTINGS = dict(
@@ -76,27 +83,54 @@ def passes_check(model, tokenizer, prompt, text, settings):
     ids = torch.tensor([tokenizer.prompt(prompt)])[:, settings.chunk_skip:]
     chunk = torch.tensor(tokenizer.encode(text))
     share = rare_overlap(ids, torch.zeros(1, 1, dtype=torch.long), chunk, [0], [len(chunk)],
-                         rarity_for(settings, tokenizer, model))
+                         rarity_for(settings, tokenizer, model), settings.chunk_rarity_power)
     return bool(share[0, 0] >= settings.chunk_min_overlap)
 
 
-def score_fact(model, tokenizer, fact, prompt, cfg, neighbour_base, sample):
+PROMPT_KEYS = ("question", "paraphrase", "neighbour")
+GREEDY_SLACK = 2  # greedy continuations run this many tokens past the answer's (a leading quote or newline)
+
+
+def own_answers(model, tokenizer, fact):
+    """The model's own answer to each of the fact's prompts without memory, the 'true' answer of CounterFact's
+    scores: its greedy continuation of the bare prompt, as many tokens as the fact's answer takes there."""
+    out = {}
+    for key in PROMPT_KEYS:
+        ids = tokenizer.prompt(fact[key])
+        n = len(answer_ids(tokenizer, fact[key], fact["answer"]))
+        x = torch.tensor([ids], device=next(model.parameters()).device)
+        out[key] = generate(model, x, n, temperature=0)[0, len(ids):].tolist()
+    return out
+
+
+def fresh_choice(memory):
+    """The memory as generation gets it: chunks chosen again from the prompt generation starts from."""
+    return replace(memory, chosen=None, entries=None) if memory is not None and memory.chosen is not None else memory
+
+
+def score_fact(model, tokenizer, fact, prompt, cfg, neighbour_base, own, sample):
     """Every metric of one fact under one condition. prompt(key) -> (ids, memory): the prompt for the fact's
     question, paraphrase or neighbour under the condition (its text placed before it where the condition says so),
-    and the memory to use (None, or the method's memory with its chunks chosen for that prompt)."""
+    and the memory to use (None, or the method's memory with its chunks chosen for that prompt). own: the model's
+    own answer ids to each prompt without memory (own_answers)."""
     out = {}
-    for key in ("question", "paraphrase", "neighbour"):
+    for key in PROMPT_KEYS:
         ids, memory = prompt(key)
-        s = answer_score(model, ids, answer_ids(tokenizer, fact[key], fact["answer"]), memory)
+        target = answer_ids(tokenizer, fact[key], fact["answer"])
+        s = answer_score(model, ids, target, memory)
         out.update({f"{key}_{k}": v for k, v in s.items()})
+        out[f"{key}_own_logp"] = answer_score(model, ids, own[key], memory)["answer_logp"]
         if memory is not None and memory.chosen is not None:
             out[f"{key}_chunks"] = memory.chosen[0].tolist()
             out[f"{key}_chunk_scores"] = [round(x, 4) for x in memory.scores[0].tolist()]
+        if key != "neighbour":  # free generation, greedy: does it start with the answer?
+            x = torch.tensor([ids], device=cfg["device"])
+            y = generate(model, x, len(target) + GREEDY_SLACK, temperature=0, memory=fresh_choice(memory))
+            out[f"{key}_greedy_hit"] = first_word_hit(tokenizer.decode(y[0, len(ids):].tolist()), fact["answer"])
     out["neighbour_rise"] = out["neighbour_answer_logp"] - neighbour_base > NEIGHBOUR_RISE
     if sample:
         ids, memory = prompt("question")
-        if memory is not None and memory.chosen is not None:  # the batch of seeds chooses again (once, rows alike)
-            memory = replace(memory, chosen=None, entries=None)
+        memory = fresh_choice(memory)  # the batch of seeds chooses again (once, rows alike)
         _, texts = sample_seeds(model, tokenizer, ids, memory, [cfg["seed"] + i for i in range(cfg["num_seeds"])], cfg)
         out["hits"] = sum(first_word_hit(t, fact["answer"]) for t in texts)
         out["anywhere"] = sum(fact["answer"] in t for t in texts)
@@ -122,12 +156,13 @@ def run(cfg, model, tokenizer, done):
     settings = MemorySettings.of(cfg)
     facts = load_facts(cfg["facts_split"])[:cfg["num_facts"] or None]
     enc = tokenizer.encode
-    neighbour_base = {}
+    neighbour_base, own = {}, {}
     for fact in facts:
         ids = tokenizer.prompt(fact["neighbour"])
         neighbour_base[fact["question"]] = answer_score(model, ids, answer_ids(tokenizer, fact["neighbour"],
                                                                               fact["answer"]))["answer_logp"]
-    run_settings = [cfg.get(k) for k in sorted(RUN_KEYS)]
+        own[fact["question"]] = own_answers(model, tokenizer, fact)
+    run_settings = [RECORD_VERSION] + [cfg.get(k) for k in sorted(RUN_KEYS)]
     base_key, settings_key = digest(run_settings), digest(run_settings + [vars(settings)])  # no memory; the method
     sampled = set(range(cfg["sample_facts"] if cfg["sample_facts"] else len(facts))) if cfg["num_seeds"] else set()
     ppl_done = set()  # the n whose unrelated-text perplexity is measured (with the first memory of n facts)
@@ -188,7 +223,8 @@ def run(cfg, model, tokenizer, done):
                     record = dict(key=keys[i], n=n, condition=condition, fact=fact["question"], answer=fact["answer"],
                                   kind=fact["kind"])
                     record.update(score_fact(model, tokenizer, fact, lambda key: prompt(key, i), cfg,
-                                             neighbour_base[fact["question"]], sample=i in sampled))
+                                             neighbour_base[fact["question"]], own[fact["question"]],
+                                             sample=i in sampled))
                     right = held_texts.index(fact["memory"])
                     if condition in ("bm25", "bm25_checked"):
                         record["right_text"] = best[i, "question"] == right
@@ -198,6 +234,7 @@ def run(cfg, model, tokenizer, done):
                     yield record
 
 
+RECORD_VERSION = 2  # what a record holds: 2 = with the knowledge-editing scores (older records are run again)
 RUN_KEYS = ("init_from", "facts_split", "num_seeds", "sample_facts", "seed", "max_new_tokens", "temperature",
             "top_k", "bookkeeping_token", "memory_mode", "index", "kv", "kv_dtype")
 
@@ -240,6 +277,13 @@ def summarize(records, cfg):
                 row.update(sampled_facts=len(sampled), hit_rate=sum(r["hits"] for r in sampled) / seeds,
                            anywhere_rate=sum(r["anywhere"] for r in sampled) / seeds)
             row["neighbour_specificity"] = 1 - sum(r["neighbour_rise"] for r in rs) / len(rs)
+            share = lambda test: sum(map(test, rs)) / len(rs)  # the knowledge-editing scores (module docstring)
+            row.update(efficacy=share(lambda r: r["question_answer_logp"] > r["question_own_logp"]),
+                       paraphrase_success=share(lambda r: r["paraphrase_answer_logp"] > r["paraphrase_own_logp"]),
+                       # >=: where the model's own answer to the neighbour is the fact's answer, nothing can leak
+                       neighbourhood_success=share(lambda r: r["neighbour_own_logp"] >= r["neighbour_answer_logp"]),
+                       greedy_hit=share(lambda r: r["question_greedy_hit"]),
+                       paraphrase_greedy_hit=share(lambda r: r["paraphrase_greedy_hit"]))
             if "right_text" in rs[0]:
                 row["right_text"] = sum(r["right_text"] for r in rs) / len(rs)
             if condition == "method" and n in ppl:  # unrelated text's perplexity with the memory / without

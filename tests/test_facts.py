@@ -55,6 +55,34 @@ def test_answer_score_matches_a_direct_computation(gpt2, hf_gpt2):
     assert s["answer_logp"] == pytest.approx(float(first[answer[0]] + logp[len(prompt), answer[1]]), abs=1e-4)
 
 
+def test_own_answers_are_the_models_greedy_continuation_of_the_bare_prompt(gpt2, hf_gpt2):
+    model, tok = gpt2
+    fact = facts.load_facts("dev")[0]
+    own = facts_task.own_answers(model, tok, fact)
+    for key in ("question", "paraphrase", "neighbour"):
+        ids = tok.prompt(fact[key])
+        with torch.no_grad():  # the reference: transformers' model, one argmax at a time, no cache
+            for _ in facts.answer_ids(tok, fact[key], fact["answer"]):
+                ids = ids + [int(hf_gpt2(torch.tensor([ids])).logits[0, -1].argmax())]
+        assert own[key] == ids[len(tok.prompt(fact[key])):]
+
+
+def test_knowledge_editing_scores_count_as_counterfact_does():
+    """efficacy / paraphrase: the memory's answer more probable than the model's own; neighbourhood: not (a tie,
+    the own answer being the fact's, counts as kept); greedy hits: their share. Four hand-made records."""
+    def record(q, p, nb, greedy):  # (answer log p, own answer log p) for question, paraphrase, neighbour
+        r = dict(n=1, condition="method", question_rank=1, question_first_logp=-1.0, paraphrase_rank=1,
+                 neighbour_rise=False, question_greedy_hit=greedy, paraphrase_greedy_hit=False)
+        for key, (answer, own) in dict(question=q, paraphrase=p, neighbour=nb).items():
+            r.update({f"{key}_answer_logp": answer, f"{key}_own_logp": own})
+        return r
+    records = [record((-1, -2), (-3, -2), (-5, -1), True), record((-2, -1), (-1, -2), (-1, -5), False),
+               record((-1, -3), (-1, -4), (-2, -2), True), record((-4, -1), (-9, -1), (-1, -1.5), True)]
+    row = facts_task.summarize(records, dict(fact_counts=[1], conditions=["method"], num_seeds=0))[0]
+    assert (row["efficacy"], row["paraphrase_success"], row["neighbourhood_success"]) == (0.5, 0.5, 0.5)
+    assert (row["greedy_hit"], row["paraphrase_greedy_hit"]) == (0.75, 0.0)
+
+
 def test_bm25_finds_the_text_sharing_rare_words():
     texts = ["The ferry Quillmoor is blue.", "Bread rises with yeast.", "The river Ambrel floods."]
     assert facts_task.bm25_best(texts, ["Which colour is the ferry Quillmoor?", "When does the Ambrel flood?"]) == [0, 2]
@@ -94,6 +122,8 @@ def test_facts_mode_outputs_and_resume(gpt2_dir, tmp_path):
     assert {(r["n"], r["condition"]) for r in rows} >= {("5", "method"), ("5", "bm25"), ("1", "question")}
     method5 = [r for r in rows if r["n"] == "5" and r["condition"] == "method"][0]
     assert 0 <= float(method5["right_text"]) <= 1 and math.isfinite(float(method5["plain_ppl_ratio"]))
+    question = [r for r in per_fact if r["condition"] == "question"]  # no memory: the own answer is the greedy one
+    assert all(r["question_own_logp"] >= r["question_answer_logp"] or not r["question_greedy_hit"] for r in question)
     assert (tmp_path / "out" / "facts.png").stat().st_size > 0
     again = run(*args)  # resumed: nothing is recomputed, the same summary
     assert again.returncode == 0
@@ -142,10 +172,10 @@ def test_bm25_checked_places_a_text_only_if_it_passes_the_relevance_check(llama)
     model, tok = llama
     prompt, own, other = "\nThe ferry Quillmoor is painted", "The ferry Quillmoor is blue.", "The ferry Ambrel is blue."
     rarity = token_rarity(tok, model.config.vocab_size)
-    share = lambda text: reference_rare_overlap(tok.prompt(prompt)[1:], tok.encode(text), rarity)
+    share = lambda text: reference_rare_overlap(tok.prompt(prompt)[1:], tok.encode(text), rarity, 3.0)
     assert share(other) < share(own) < 1
     middle = (share(own) + share(other)) / 2
     settings = MemorySettings([1000] * 4, retrieval="attention", search="query_ip", chunk_select=1, chunk_layers=[2],
-                              chunk_min_overlap=middle).check()
+                              chunk_min_overlap=middle, chunk_rarity_power=3.0).check()
     assert facts_task.passes_check(model, tok, prompt, own, settings)
     assert not facts_task.passes_check(model, tok, prompt, other, settings)

@@ -1,9 +1,9 @@
 # The fact benchmark (data/facts/) on Gemma 3 270M at scale: the test split's teacher-forced recall of one fact among
 # n = 1, 1,000 and 10,000 (the benchmark's 182 test facts, then invented distractors), with the recall setting
-# (recall_setting.py: chunk retrieval, layer 5's heads 1-3, gate 16.6) over a kv='recompute' store: the chooser's
-# keys in float16 and the token ids only; the chosen fact's keys and values are read again by the model.
-# Stores of 1,000 facts and more are built once under out/scale/ and opened by later runs (and scripts/scale.py).
-# No sampling (num_seeds 0): top-1 and neighbour specificity are teacher-forced.
+# (recall_setting.py: chunk retrieval, layer 5's heads 1-3, the relevance check) over a kv='recompute' store: the
+# chooser's keys in float16 and the token ids only; the chosen fact's keys and values are read again by the model.
+# Stores of 1,000 facts and more are built once under out/scale/ and opened by later runs (and scripts/scale.py). No
+# sampling (num_seeds 0): top-1 and neighbour specificity are teacher-forced.
 # python evaluate.py config/gemma3/eval_facts_scale.py
 from pathlib import Path
 
@@ -16,7 +16,7 @@ conditions = ["method"]
 num_seeds = 0
 max_new_tokens = 20
 plain_text = ""
-exec((Path(__file__).parent / "recall_setting.py").read_text())  # chunk retrieval: layer 5's heads 1-3, gate 16.6
+exec((Path(__file__).parent / "recall_setting.py").read_text())  # chunk retrieval, the relevance check
 kv = "recompute"
 kv_dtype = "float16"
 stores_dir = "out/scale"
