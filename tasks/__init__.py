@@ -11,6 +11,6 @@ and summary.md, wandb, plots) and knows nothing of what they measure:
 
 A new task: its module here and one line in TASKS.
 """
-from tasks import facts, passkey, recall, sentiment
+from tasks import facts, passkey, recall, sentiment, twohop
 
-TASKS = dict(sentiment=sentiment, recall=recall, facts=facts, passkey=passkey)
+TASKS = dict(sentiment=sentiment, recall=recall, facts=facts, passkey=passkey, twohop=twohop)
