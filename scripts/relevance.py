@@ -21,6 +21,11 @@ the fact, and how often it is the fact and passes. Scores are cached in out/rele
 
     python scripts/relevance.py smollm2
     python scripts/relevance.py gemma3
+    python scripts/relevance.py gemma3 long    # the store also holds LONG_TEXTS long texts (hubs?)
+
+With `long`, the store also holds LONG_TEXTS texts of LONG_WORDS words and more (consecutive paragraphs of the
+split's prose, joined: about 500-1,000 tokens each, where a fact takes 30): where a chunk's score is its tokens'
+best matches, a long chunk has more chances of a high one and may be chosen for many prompts (a hub).
 """
 import functools
 import math
@@ -49,6 +54,7 @@ REFERENCE_PROMPTS = 200  # prose openings scored for r_c
 HUB_K = 10
 load_model = functools.lru_cache(maxsize=1)(load_once)  # the overlaps of every power: one load
 POWERS = (2, 3, 4, 6)  # chunk_rarity_power tried beside 1
+LONG_TEXTS, LONG_WORDS = 100, 400
 KEYS = ("question", "paraphrase", "neighbour")
 
 
@@ -81,28 +87,42 @@ def score_all(model, tokenizer, store, settings, prompts):
     return out, positions
 
 
-def prose_parts(split):
-    """The split's prose (data/prose/, shuffled once): the store's, the background texts, the reference prompts."""
-    prose = (ROOT / "data" / "prose" / f"{split}.txt").read_text().splitlines()
+def long_texts(lines, rng):
+    """LONG_TEXTS texts of consecutive lines (paragraphs of one module or two) joined to LONG_WORDS words or more."""
+    out = []
+    for start in rng.sample(range(len(lines)), LONG_TEXTS):
+        text, i = lines[start], start + 1
+        while len(text.split()) < LONG_WORDS:
+            text, i = text + " " + lines[i % len(lines)], i + 1
+        out.append(text)
+    return out
+
+
+def prose_parts(split, long=False):
+    """The split's prose (data/prose/, shuffled once): the store's (with `long`, long texts after them), the
+    background texts, the reference prompts."""
+    lines = (ROOT / "data" / "prose" / f"{split}.txt").read_text().splitlines()
+    prose = list(lines)
     random.Random(0).shuffle(prose)  # modules mixed: the file is in module order
     rest = prose[PROSE_IN_STORE + BACKGROUND:]
-    return (prose[:PROSE_IN_STORE], prose[PROSE_IN_STORE:PROSE_IN_STORE + BACKGROUND],
+    extra = long_texts(lines, random.Random(1)) if long else []
+    return (prose[:PROSE_IN_STORE] + extra, prose[PROSE_IN_STORE:PROSE_IN_STORE + BACKGROUND],
             [opening(t) for t in rest[:REFERENCE_PROMPTS]])
 
 
-def scores(model_name, split):
-    path = ROOT / "out" / "relevance" / f"{model_name}-{split}.pt"
+def scores(model_name, split, long=False):
+    path = ROOT / "out" / "relevance" / f"{model_name}-{split}{'-long' if long else ''}.pt"
     if path.is_file():
         return torch.load(path)
     facts = load_facts(split)
-    in_store, background, reference = prose_parts(split)
+    in_store, background, reference = prose_parts(split, long)
     cfg = recall_setting(model_name)
-    settings = MemorySettings.of(cfg | dict(chunk_min_score=None))
+    settings = MemorySettings.of(cfg | dict(chunk_min_score=None, chunk_min_overlap=None))  # every score, unchecked
     model, tokenizer = load_model(model_name)
     texts = [f["memory"] for f in facts] + in_store
-    everything = dict(
-        store=build_store(model, tokenizer, texts, settings.store_layers, cfg["bookkeeping_token"]),
-        background=build_store(model, tokenizer, background, settings.store_layers, cfg["bookkeeping_token"]))
+    everything = dict(  # the chooser's layers are all it scores with
+        store=build_store(model, tokenizer, texts, settings.chunk_layers, cfg["bookkeeping_token"]),
+        background=build_store(model, tokenizer, background, settings.chunk_layers, cfg["bookkeeping_token"]))
     prompts = [f[k] for k in KEYS for f in facts] + reference
     print(f"scoring {len(prompts)} prompts against {len(texts)} + {len(background)} texts")
     s, s_pos = score_all(model, tokenizer, everything["store"], settings, prompts)
@@ -115,14 +135,14 @@ def scores(model_name, split):
     return result
 
 
-def overlaps(model_name, split, r, power=1.0):
+def overlaps(model_name, split, r, power=1.0, long=False):
     """rare_overlap of each question, paraphrase and neighbour [3F] with its own fact and with its chosen text."""
     facts = load_facts(split)
     model, tokenizer = load_model(model_name)
     settings = MemorySettings.of(recall_setting(model_name))
     rarity = token_rarity(tokenizer, model.config.vocab_size)
     prompts = [f[k] for k in KEYS for f in facts]
-    texts = [f["memory"] for f in facts] + prose_parts(split)[0]
+    texts = [f["memory"] for f in facts] + prose_parts(split, long)[0]
     ids = [torch.tensor(tokenizer.encode(t)) for t in texts]
     starts = torch.cumsum(torch.tensor([0] + [len(x) for x in ids[:-1]]), 0).tolist()
     token_ids, lengths = torch.cat(ids), [len(x) for x in ids]
@@ -141,13 +161,13 @@ def words(text):
     return {w[:-2] if w.endswith("'s") else w for w in re.findall(r"[a-z0-9][a-z0-9'-]*", text.lower())}
 
 
-def word_overlaps(split):
+def word_overlaps(split, long=False):
     """rare_overlap's rule on words instead of tokens (idf over the same prose): [3F, 2], own fact and chosen text."""
     corpus = RARITY_TEXT.read_text().splitlines()
     df = Counter(w for text in corpus for w in words(text))
     idf = lambda w: math.log((len(corpus) + 1) / (df[w] + 0.5))
     facts = load_facts(split)
-    texts = [f["memory"] for f in facts] + prose_parts(split)[0]
+    texts = [f["memory"] for f in facts] + prose_parts(split, long)[0]
     share = lambda prompt, text: (sum(idf(w) for w in words(prompt) & words(text)) /
                                   sum(idf(w) for w in words(prompt)))
     return lambda best: torch.tensor([[share(f[k], f["memory"]), share(f[k], texts[b])]
@@ -217,20 +237,21 @@ def rates(r, d, name, threshold):
     return n1, store, right
 
 
-def analyse(model_name):
+def analyse(model_name, long=False):
     runs = {}
     for split in ("dev", "test"):
-        r = scores(model_name, split)
+        r = scores(model_name, split, long)
         if "overlap" not in r or any(f"overlap^{p}" not in r for p in POWERS):
-            r["overlap"] = overlaps(model_name, split, r)
-            r.update({f"overlap^{p}": overlaps(model_name, split, r, p) for p in POWERS})
-            torch.save(r, ROOT / "out" / "relevance" / f"{model_name}-{split}.pt")
-        r["word_overlap"] = word_overlaps(split)(r["store"][:3 * r["facts"]].argmax(1).tolist())
+            r["overlap"] = overlaps(model_name, split, r, long=long)
+            r.update({f"overlap^{p}": overlaps(model_name, split, r, p, long) for p in POWERS})
+            torch.save(r, ROOT / "out" / "relevance" / f"{model_name}-{split}{'-long' if long else ''}.pt")
+        r["word_overlap"] = word_overlaps(split, long)(r["store"][:3 * r["facts"]].argmax(1).tolist())
         runs[split] = r
     values = decisions(runs)
     F = runs["dev"]["facts"]
     print(f"\n{model_name}: thresholds fitted on dev (at most 1 in 10 neighbour questions reads its look-alike fact), "
-          f"applied unchanged to test; store: the split's facts + {PROSE_IN_STORE} prose texts\n")
+          f"applied unchanged to test; store: the split's facts + {PROSE_IN_STORE} prose texts"
+          f"{f' + {LONG_TEXTS} long texts' if long else ''}\n")
     print("| decision | threshold (dev) | split | n = 1: questions / paraphrases / neighbours read | store: right text "
           "chosen (q / p) | store: chosen and read (q / p) |")
     print("| --- | ---: | --- | --- | --- | --- |")
@@ -248,9 +269,14 @@ def analyse(model_name):
               f"questions; "
               f"chosen texts' median length {r['lengths'][chosen].median().item()} tokens (all texts' "
               f"{r['lengths'].median().item()})")
+        if long:
+            first_long = len(r["lengths"]) - LONG_TEXTS
+            print(f"{split}: questions choosing a long text {(chosen >= first_long).sum().item()} of {r['facts']}; "
+                  f"long texts' lengths {r['lengths'][first_long:].min().item()}-"
+                  f"{r['lengths'][first_long:].max().item()} tokens")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2 or sys.argv[1] not in ("smollm2", "gemma3"):
-        sys.exit("usage: python scripts/relevance.py smollm2|gemma3")
-    analyse(sys.argv[1])
+    if len(sys.argv) not in (2, 3) or sys.argv[1] not in ("smollm2", "gemma3") or sys.argv[2:] not in ([], ["long"]):
+        sys.exit("usage: python scripts/relevance.py smollm2|gemma3 [long]")
+    analyse(sys.argv[1], long=len(sys.argv) == 3)

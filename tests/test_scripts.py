@@ -160,12 +160,15 @@ def test_every_template_loads_and_fits_its_model(path):
     else:
         cfg = configure(dict(vars(target)), [str(path)])
     n_layer = {"smollm2": 30, "gemma3": 18}.get(cfg["init_from"], 12)
-    if target is evaluate and cfg["mode"] in ("facts", "passkey"):
+    if target is evaluate and cfg["mode"] in ("facts", "passkey", "twohop"):
         settings = MemorySettings.of(cfg)  # checked
         assert len(cfg["knn_num"]) == n_layer and settings.chunk_layers and max(settings.store_layers) < n_layer
         if cfg["mode"] == "facts":
             import facts
             assert facts.load_facts(cfg["facts_split"])
+        if cfg["mode"] == "twohop":
+            from tasks import twohop
+            assert twohop.load_twohop(cfg["twohop_split"]) and settings.chunk_select == 2
     elif target is evaluate:
         points = task.points(cfg, n_layer)
         assert points and all(p["method"] is None or len(p["method"]["knn_num"]) == n_layer for p in points)
