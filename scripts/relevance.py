@@ -22,6 +22,7 @@ the fact, and how often it is the fact and passes. Scores are cached in out/rele
     python scripts/relevance.py smollm2
     python scripts/relevance.py gemma3
     python scripts/relevance.py gemma3 long    # the store also holds LONG_TEXTS long texts (hubs?)
+    python scripts/relevance.py powers         # both models, then chunk_rarity_power chosen on their dev reads
 
 With `long`, the store also holds LONG_TEXTS texts of LONG_WORDS words and more (consecutive paragraphs of the
 split's prose, joined: about 500-1,000 tokens each, where a fact takes 30): where a chunk's score is its tokens'
@@ -256,11 +257,14 @@ def analyse(model_name, long=False):
           "chosen (q / p) | store: chosen and read (q / p) |")
     print("| --- | ---: | --- | --- | --- | --- |")
     own = torch.arange(F)
+    dev_reads = {}  # decision -> (threshold, dev questions read, dev paraphrases read) at n = 1
     for name, d in values["dev"].items():
         neighbours = d[2 * F:3 * F, 0] if d.shape[1] == 2 else d[2 * F:3 * F][own, own]
         threshold = neighbours.quantile(0.9).item()
         for split in ("dev", "test"):
             n1, store, right = rates(runs[split], values[split][name], name, threshold)
+            if split == "dev":
+                dev_reads[name] = (threshold, n1[0], n1[1])
             print(f"| {name} | {threshold:.3f} | {split} | {' / '.join(f'{x:.3f}' for x in n1)} | "
                   f"{' / '.join(f'{x:.3f}' for x in right)} | {' / '.join(f'{x:.3f}' for x in store)} |")
     for split, r in runs.items():  # hubs: texts that many questions choose
@@ -274,9 +278,28 @@ def analyse(model_name, long=False):
             print(f"{split}: questions choosing a long text {(chosen >= first_long).sum().item()} of {r['facts']}; "
                   f"long texts' lengths {r['lengths'][first_long:].min().item()}-"
                   f"{r['lengths'][first_long:].max().item()} tokens")
+    return dev_reads
+
+
+def choose_power(models=("smollm2", "gemma3")):
+    """chunk_rarity_power for every model at once: the power whose check reads the most dev questions + paraphrases
+    at n = 1, summed over the models (each with its own threshold, fitted on dev as above)."""
+    reads = {m: analyse(m) for m in models}
+    print(f"\n| power | {' | '.join(f'{m}: threshold, dev q / p read' for m in models)} | sum |")
+    print("| ---: |" + " --- |" * len(models) + " ---: |")
+    total = {}
+    for p in (1, *POWERS):
+        name = "rare_overlap" if p == 1 else f"rare_overlap^{p}"
+        total[p] = sum(reads[m][name][1] + reads[m][name][2] for m in models)
+        cells = " | ".join(f"{t:.3f}, {q:.3f} / {para:.3f}" for t, q, para in (reads[m][name] for m in models))
+        print(f"| {p} | {cells} | {total[p]:.3f} |")
+    print(f"\nchosen: chunk_rarity_power = {max(total, key=total.get)}")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) not in (2, 3) or sys.argv[1] not in ("smollm2", "gemma3") or sys.argv[2:] not in ([], ["long"]):
-        sys.exit("usage: python scripts/relevance.py smollm2|gemma3 [long]")
-    analyse(sys.argv[1], long=len(sys.argv) == 3)
+    if sys.argv[1:] == ["powers"]:
+        choose_power()
+    elif len(sys.argv) not in (2, 3) or sys.argv[1] not in ("smollm2", "gemma3") or sys.argv[2:] not in ([], ["long"]):
+        sys.exit("usage: python scripts/relevance.py smollm2|gemma3 [long] | powers")
+    else:
+        analyse(sys.argv[1], long=len(sys.argv) == 3)

@@ -125,7 +125,7 @@ def score_fact(model, tokenizer, fact, prompt, cfg, neighbour_base, own, sample)
             out[f"{key}_chunk_scores"] = [round(x, 4) for x in memory.scores[0].tolist()]
         if key != "neighbour":  # free generation, greedy: does it start with the answer?
             x = torch.tensor([ids], device=cfg["device"])
-            y = generate(model, x, len(target) + GREEDY_SLACK, temperature=0, memory=fresh_choice(memory))
+            y = generate(model, x, len(target) + GREEDY_SLACK, temperature=0, memory=memory)  # chosen for these ids
             out[f"{key}_greedy_hit"] = first_word_hit(tokenizer.decode(y[0, len(ids):].tolist()), fact["answer"])
     out["neighbour_rise"] = out["neighbour_answer_logp"] - neighbour_base > NEIGHBOUR_RISE
     if sample:

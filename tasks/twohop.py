@@ -71,15 +71,15 @@ def run(cfg, model, tokenizer, done):
             before = f"{item['first']} {item['second']}" if condition == "in_context" else ""
             ids = tokenizer.prompt(before + item["question"])
             x = torch.tensor([ids], device=cfg["device"])
-            fresh = memory if condition == "method" else None  # generation chooses again from its own prompt
-            mem = choose_chunks(model, x, memory) if fresh is not None else None
+            mem = choose_chunks(model, x, memory) if condition == "method" else None
             target = answer_ids(tokenizer, item["question"], item["answer"])
             s = answer_score(model, ids, target, mem)
             record = dict(key=key_of(i), condition=condition, question=item["question"], answer=item["answer"],
                           kind=item["kind"], rank=s["rank"], first_logp=s["first_logp"], answer_logp=s["answer_logp"])
-            y = generate(model, x, len(target) + 2, temperature=0, memory=fresh)
+            y = generate(model, x, len(target) + 2, temperature=0, memory=mem)  # chosen for these ids
             record["greedy_hit"] = first_word_hit(tokenizer.decode(y[0, len(ids):].tolist()), item["answer"])
             if cfg["num_seeds"]:
+                fresh = memory if mem is not None else None  # the batch of seeds chooses again (once, rows alike)
                 _, outs = sample_seeds(model, tokenizer, ids, fresh, [cfg["seed"] + j for j in range(cfg["num_seeds"])],
                                        cfg)
                 record.update(hits=sum(first_word_hit(t, item["answer"]) for t in outs), example=outs[0][:80])
