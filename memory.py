@@ -63,6 +63,9 @@ SETTINGS = dict(
                               "rare tokens (rare_overlap; needs the Memory's token_rarity; None: no check)"),
     chunk_rarity_power=Setting(1.0, at_least(0, strict=True), "the relevance check weighs each prompt token by its "
                                "rarity to this power (> 1: the rarest tokens, names, count more)"),
+    chunk_hops=Setting(1, at_least(1), "rounds of choosing: each further round chooses chunk_select more among "
+                       "the rest by the rare tokens the texts read so far brought (next_hop; 2: a question whose "
+                       "answer needs two facts)"),
     chunk_skip=Setting(1, at_least(0), "the prompt's first positions, alike in every prompt, score no chunk"),
     chunk_backend=Setting("torch", one_of("torch", "lancedb"), "what scores the chunks: 'torch' (exact, the "
                           "chooser's keys in RAM) or 'lancedb' (LanceDB's multivector search, embedded; a table of "
@@ -143,7 +146,7 @@ class Memory:
     trace: list = None    # set to [] to record every retrieval (see explain_trace())
     mode: str = None      # 'exact' or 'cached' (see SETTINGS); None: the settings' memory_mode
     stats: dict = None    # set to {} to count, per layer, [token-heads changed, token-heads seen] (paper Fig. 4)
-    chosen: object = None  # chunk retrieval: the chunks each batch row reads, [B, chunk_select] (choose_chunks)
+    chosen: object = None  # chunk retrieval: the chunks each batch row reads, [B, chunk_select x chunk_hops]
 
     entries: object = None  # chunk retrieval: which stored tokens each row reads (index, position, valid: [B, M])
     scores: object = None   # chunk retrieval: the chosen chunks' scores [B, c]
@@ -488,32 +491,88 @@ def choose_chunks(model, idx, memory):
     every query (pre-rotary) of positions chunk_skip.. (by default 1..: position 0 is the same whatever is
     asked) of the chunk_heads (default all) is compared with every stored key of its KV head: a chunk's score is
     the best match among its tokens, averaged over the queries, heads and layers. Each row takes its
-    chunk_select best chunks.
+    chunk_select best chunks, then (chunk_hops > 1) more in further rounds (next_hop).
     Returns a copy of memory with `chosen` [B, c] and `entries` (what retrieval_attention reads).
     """
     s, store = memory.settings, memory.store
     _, starts, lengths = store.chunks(s.chunk_by, s.chunk_size)
     rows, inverse = torch.unique(idx, dim=0, return_inverse=True)  # seeds share their prompt: score it once
-    R, C = len(rows), len(starts)
-    score, terms = torch.zeros(R, C), 0
-    for layer, kv, queries in chooser_queries(model, rows, s, store.meta["n_head"]):
-        score += store.chunk_scores(layer, kv, queries, s.chunk_by, s.chunk_size, s.chunk_backend)
-        terms += queries.shape[1]
-    score /= terms
-    best, top = score.topk(min(s.chunk_select, C), dim=-1)  # [R, c], best first
-    read = best >= s.chunk_min_score if s.chunk_min_score is not None else best > float("-inf")
-    if s.chunk_min_overlap is not None:
-        if memory.token_rarity is None:
-            raise MemorySettingsError("chunk_min_overlap weighs the prompt's tokens by their rarity: build the Memory "
-                                      "with token_rarity=reading.token_rarity(tokenizer)")
-        overlap = rare_overlap(rows[:, s.chunk_skip:], top, store.token_ids, starts, lengths, memory.token_rarity,
-                               s.chunk_rarity_power)
-        read &= overlap >= s.chunk_min_overlap
+    best, top = chunk_score(model, rows, memory).topk(min(s.chunk_select, len(starts)), dim=-1)  # [R, c], best first
+    read = passes_check(memory, rows[:, s.chunk_skip:], best, top, starts, lengths)
+    hops = [(best, top, read)]
+    for _ in range(s.chunk_hops - 1):
+        chosen, ok = torch.cat([h[1] for h in hops], 1), torch.cat([h[2] for h in hops], 1)
+        if chosen.shape[1] >= len(starts):
+            break
+        hops.append(next_hop(model, rows, memory, chosen, ok, starts, lengths))
+    # the latest hop nearest the prompt: the texts are laid out in the order they were found, as a context would be
+    best, top, read = (torch.cat([h[i] for h in hops[::-1]], 1) for i in range(3))
     sink = store.sink_length if s.mem_sink and s.mem_position == "before" else 0
     entries = chunk_layout(top[inverse], starts, lengths, idx.device, read[inverse], sink)
     recomputed = recompute_rows(model, store, entries[0], s.layers) if store.recomputes else None
     return replace(memory, chosen=top[inverse], scores=best[inverse], read=read[inverse], chunk_cache={},
                    entries=entries, recomputed=recomputed)
+
+
+def chunk_score(model, rows, memory):
+    """Every chunk's score for each prompt of rows [R, T]: the best match among its tokens, averaged over the
+    chooser's queries, heads and layers. Returns [R, C]."""
+    s, store = memory.settings, memory.store
+    score, terms = torch.zeros(len(rows), len(store.chunks(s.chunk_by, s.chunk_size)[1])), 0
+    for layer, kv, queries in chooser_queries(model, rows, s, store.meta["n_head"]):
+        score += store.chunk_scores(layer, kv, queries, s.chunk_by, s.chunk_size, s.chunk_backend)
+        terms += queries.shape[1]
+    return score / terms
+
+
+def passes_check(memory, prompts, best, top, starts, lengths):
+    """Which chosen chunks top [R, c] (scores best) are read: the gate (chunk_min_score) and the relevance check
+    (chunk_min_overlap) against prompts [R, P], the tokens whose rarity they must hold. Returns [R, c] bool."""
+    s = memory.settings
+    read = best >= s.chunk_min_score if s.chunk_min_score is not None else best > float("-inf")
+    if s.chunk_min_overlap is not None:
+        if memory.token_rarity is None:
+            raise MemorySettingsError("chunk_min_overlap weighs the prompt's tokens by their rarity: build the Memory "
+                                      "with token_rarity=reading.token_rarity(tokenizer)")
+        overlap = rare_overlap(prompts, top, memory.store.token_ids, starts, lengths, memory.token_rarity,
+                               s.chunk_rarity_power)
+        read &= overlap >= s.chunk_min_overlap
+    return read
+
+
+def next_hop(model, rows, memory, chosen, read, starts, lengths):
+    """A further round of choosing (chunk_hops > 1), one prompt at a time. The texts read so far (chosen [R, n]
+    where read) bring the *bridge*: their tokens absent from the prompt (for a two-hop question, the town). Each
+    chunk not yet chosen is scored by rare_overlap against the bridge, every token weighed by its rarity among
+    the store's own chunks (store_rarity), to the power chunk_rarity_power: the words every first fact shares
+    weigh little, the town the two facts share weighs most. The chunk_select best are read if they reach
+    chunk_min_overlap (None: always). A row that read nothing reads nothing more. Returns best, top, read [R, c]."""
+    s, ids = memory.settings, memory.store.token_ids.cpu()
+    k = min(s.chunk_select, len(starts) - chosen.shape[1])
+    rarity = store_rarity(ids, starts, lengths)
+    out = []
+    for r, row in enumerate(rows.cpu()):
+        texts = [ids[starts[c]:starts[c] + lengths[c]] for c, ok in zip(chosen[r].tolist(), read[r].tolist()) if ok]
+        found = torch.cat(texts) if texts else row[:0]
+        bridge = found[~torch.isin(found, row[s.chunk_skip:])][None]
+        score = rare_overlap(bridge, torch.arange(len(starts))[None], ids, starts, lengths, rarity,
+                             s.chunk_rarity_power) if texts else torch.zeros(1, len(starts))
+        score[0, chosen[r].cpu()] = float("-inf")
+        best, top = score.topk(k, dim=-1)
+        ok = (best >= s.chunk_min_overlap) if s.chunk_min_overlap is not None else best > float("-inf")
+        out.append((best, top, ok & bool(texts)))
+    return tuple(torch.cat(t).to(rows.device) for t in zip(*out))
+
+
+def store_rarity(token_ids, starts, lengths):
+    """Each token's rarity among the store's chunks (starts, lengths [C] into token_ids [N]): its inverse document
+    frequency ln((C + 1) / (df + 0.5)), df the chunks it occurs in; [max id + 1]."""
+    chunk = torch.repeat_interleave(torch.arange(len(lengths)), torch.as_tensor(lengths))
+    at = torch.cat([torch.arange(a, a + n) for a, n in zip(starts, lengths)])
+    vocab = int(token_ids.max()) + 1
+    pairs = torch.unique(chunk * vocab + token_ids[at].long())
+    df = torch.bincount(pairs % vocab, minlength=vocab).float()
+    return torch.log((len(lengths) + 1) / (df + 0.5))
 
 
 def rare_overlap(prompts, chunks, token_ids, starts, lengths, rarity, power=1.0):

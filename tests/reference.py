@@ -278,6 +278,18 @@ def reference_rare_overlap(prompt, chunk, rarity, power=1.0):
     return sum(float(rarity[t]) ** power for t in distinct if t in set(chunk)) / total
 
 
+def reference_next_hop(prompt, read_texts, texts, skip=1, power=1.0):
+    """A further round of chunk retrieval, one prompt as a list of token ids, the texts read so far and every
+    stored text (lists of token ids): the bridge (the read texts' tokens not among the prompt's positions skip..)
+    and each text's score, the share of the bridge's rarity it holds, rarity being the inverse document frequency
+    among the stored texts, ln((C + 1) / (df + 0.5)), to the power."""
+    asked = set(prompt[skip:])
+    bridge = [t for text in read_texts for t in text if t not in asked]
+    df = lambda t: sum(t in set(x) for x in texts)
+    rarity = {t: math.log((len(texts) + 1) / (df(t) + 0.5)) for t in bridge}
+    return bridge, [reference_rare_overlap(bridge, x, rarity, power) if bridge else 0.0 for x in texts]
+
+
 def reference_retrieval_attention(q, k, v, store_keys, store_values, knn, entries=None, q_raw=None, metric="query_ip",
                                   threshold=-1.0, positions=None, theta=None, sink_keys=None, sink_values=None,
                                   window=None):

@@ -12,7 +12,7 @@ from reading import build_store, token_rarity
 from store import MemoryStore, MemoryStoreError, check_store
 from llama import apply_rotary, rotary_at
 from generation import generate
-from reference import (reference_choose_chunks, reference_gpt2_logits, reference_llama_logits,
+from reference import (reference_choose_chunks, reference_gpt2_logits, reference_llama_logits, reference_next_hop,
                        reference_rare_overlap, reference_retrieval_attention)
 
 TEXTS = ["Cats are wonderful, loving companions. They purr.", "The ferry leaves at noon! It is blue.",
@@ -319,3 +319,57 @@ def test_chunk_min_overlap_decides_for_each_chosen_chunk(llama):
         assert m.read[0].tolist() == expected
         read_tokens = sum(lengths[c] for c, ok in zip(free.chosen[0].tolist(), expected) if ok)
         assert int(m.entries[2].sum()) == read_tokens + (1 if any(expected) else 0)  # the chunks and the sink
+
+
+HOP_TEXTS = ["Ulla is in Quen.", "Quen ferry: Mink.", "Bosi is in Fand.", "Fand ferry: Dirs.", "Mist on a river."]
+
+
+@pytest.mark.parametrize("threshold", [None, 0.3, 0.9])
+def test_second_hop_matches_reference(llama, threshold):
+    """chunk_hops = 2: the first round as with one hop; the second takes, among the texts not yet chosen, the one
+    holding the largest share of the bridge's rarity among the stored texts (the loop reference), read if it
+    reaches the threshold; the layout puts the first text first, the second next to the prompt."""
+    model, tok = llama
+    rarity = torch.rand(model.config.vocab_size, generator=torch.Generator().manual_seed(1)) + 0.1
+    settings = attention_settings(0, chunk_select=1, chunk_hops=2, chunk_layers=[1, 3], mem_position="before",
+                                  chunk_min_overlap=threshold, chunk_rarity_power=3.0)
+    store = build_store(model, tok, HOP_TEXTS, settings.store_layers, progress=False)
+    _, starts, lengths = store.chunks()
+    text = lambda c: store.token_ids[starts[c]:starts[c] + lengths[c]].tolist()
+    prompts = [tok.encode("\nUlla's town's ferry:"), tok.encode("\nBosi's town's ferry:")]
+    memory = choose_chunks(model, torch.tensor(prompts), Memory(store, settings, token_rarity=rarity))
+    one_hop = choose_chunks(model, torch.tensor(prompts), Memory(store, replace(settings, chunk_hops=1),
+                                                                 token_rarity=rarity))
+    assert memory.chosen.shape == (2, 2)
+    reads = []
+    for b, p in enumerate(prompts):
+        first, first_read = int(one_hop.chosen[b, 0]), bool(one_hop.read[b, 0])
+        bridge, scores = reference_next_hop(p, [text(first)] if first_read else [],
+                                            [text(c) for c in range(len(HOP_TEXTS))], power=3.0)
+        scores[first] = -1.0
+        second = int(memory.chosen[b, 0])
+        assert memory.chosen[b, 1] == first and second != first
+        assert float(memory.scores[b, 0]) == pytest.approx(max(scores), abs=1e-6)
+        assert scores[second] == pytest.approx(max(scores), abs=1e-6)
+        second_read = first_read and (threshold is None or scores[second] >= threshold)
+        assert memory.read[b].tolist() == [second_read, first_read]
+        reads.append(second_read)
+        index, _, valid = (t[b] for t in memory.entries)
+        laid_out = [c for c, ok in ((first, first_read), (second, second_read)) if ok]
+        sink = [-2 - j for j in range(store.sink_length)] if laid_out else []  # the bookkeeping token first
+        assert index[valid].tolist() == sink + [i for c in laid_out for i in range(starts[c], starts[c] + lengths[c])]
+    if threshold is None:
+        assert all(reads)
+    if threshold == 0.9:
+        assert not all(reads)
+
+
+def test_one_hop_is_the_default_choice(llama):
+    model, tok = llama
+    settings = attention_settings(0, chunk_select=1, chunk_layers=[1], mem_position="before")
+    store = build_store(model, tok, HOP_TEXTS, settings.store_layers, progress=False)
+    idx = torch.tensor([tok.encode("\nFand ferry is")])
+    one = choose_chunks(model, idx, Memory(store, settings))
+    two = choose_chunks(model, idx, Memory(store, replace(settings, chunk_hops=2)))
+    assert one.chosen.shape == (1, 1) and two.chosen[0, 1:].tolist() == one.chosen[0].tolist()
+    assert two.chosen[0, 0] != two.chosen[0, 1]

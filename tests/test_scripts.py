@@ -168,7 +168,7 @@ def test_every_template_loads_and_fits_its_model(path):
             assert facts.load_facts(cfg["facts_split"])
         if cfg["mode"] == "twohop":
             from tasks import twohop
-            assert twohop.load_twohop(cfg["twohop_split"]) and settings.chunk_select == 2
+            assert twohop.load_twohop(cfg["twohop_split"]) and settings.chunk_select * settings.chunk_hops == 2
     elif target is evaluate:
         points = task.points(cfg, n_layer)
         assert points and all(p["method"] is None or len(p["method"]["knn_num"]) == n_layer for p in points)
