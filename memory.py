@@ -149,7 +149,7 @@ class Memory:
     chosen: object = None  # chunk retrieval: the chunks each batch row reads, [B, chunk_select x chunk_hops]
 
     entries: object = None  # chunk retrieval: which stored tokens each row reads (index, position, valid: [B, M])
-    scores: object = None   # chunk retrieval: the chosen chunks' scores [B, c]
+    scores: object = None   # chunk retrieval: the chosen chunks' scores [B, c x hops] (later rounds: the bridge share)
     read: object = None     # chunk retrieval: which chosen chunks pass the gate and the relevance check [B, c]
     chunk_cache: dict = None  # chunk retrieval: per layer, the chosen chunks' keys and values gathered (and rotated)
     recomputed: tuple = None  # a kv='recompute' store: the chosen rows [U] and their {layer: keys, values [H_kv, U, d]}
@@ -558,10 +558,13 @@ def next_hop(model, rows, memory, chosen, read, starts, lengths):
         score = rare_overlap(bridge, torch.arange(len(starts))[None], ids, starts, lengths, rarity,
                              s.chunk_rarity_power) if texts else torch.zeros(1, len(starts))
         score[0, chosen[r].cpu()] = float("-inf")
+        if memory.store.forgotten:  # a forgotten text's chunks are never chosen
+            score[:, torch.isin(memory.store.text_ids[starts].cpu(), torch.tensor(sorted(memory.store.forgotten)))] = \
+                float("-inf")
         best, top = score.topk(k, dim=-1)
-        ok = (best >= s.chunk_min_overlap) if s.chunk_min_overlap is not None else best > float("-inf")
-        out.append((best, top, ok & bool(texts)))
-    return tuple(torch.cat(t).to(rows.device) for t in zip(*out))
+        ok = (best >= s.chunk_min_overlap) if s.chunk_min_overlap is not None else best > 0
+        out.append((best, top, ok & (bridge.numel() > 0)))  # nothing read so far, or nothing new: nothing more
+    return tuple(torch.cat(t) for t in zip(*out))  # on the CPU, as the first round's
 
 
 def store_rarity(token_ids, starts, lengths):

@@ -372,4 +372,5 @@ def test_one_hop_is_the_default_choice(llama):
     one = choose_chunks(model, idx, Memory(store, settings))
     two = choose_chunks(model, idx, Memory(store, replace(settings, chunk_hops=2)))
     assert one.chosen.shape == (1, 1) and two.chosen[0, 1:].tolist() == one.chosen[0].tolist()
+    assert two.read[0, 1:].tolist() == one.read[0].tolist() and torch.equal(two.scores[0, 1:], one.scores[0])
     assert two.chosen[0, 0] != two.chosen[0, 1]
