@@ -504,7 +504,7 @@ def choose_chunks(model, idx, memory):
         chosen, ok = torch.cat([h[1] for h in hops], 1), torch.cat([h[2] for h in hops], 1)
         if chosen.shape[1] >= len(starts):
             break
-        hops.append(next_hop(model, rows, memory, chosen, ok, starts, lengths))
+        hops.append(next_hop(rows, memory, chosen, ok, starts, lengths))
     # the latest hop nearest the prompt: the texts are laid out in the order they were found, as a context would be
     best, top, read = (torch.cat([h[i] for h in hops[::-1]], 1) for i in range(3))
     sink = store.sink_length if s.mem_sink and s.mem_position == "before" else 0
@@ -540,7 +540,7 @@ def passes_check(memory, prompts, best, top, starts, lengths):
     return read
 
 
-def next_hop(model, rows, memory, chosen, read, starts, lengths):
+def next_hop(rows, memory, chosen, read, starts, lengths):
     """A further round of choosing (chunk_hops > 1), one prompt at a time. The texts read so far (chosen [R, n]
     where read) bring the *bridge*: their tokens absent from the prompt (for a two-hop question, the town). Each
     chunk not yet chosen is scored by rare_overlap against the bridge, every token weighed by its rarity among
@@ -549,7 +549,8 @@ def next_hop(model, rows, memory, chosen, read, starts, lengths):
     chunk_min_overlap (None: always). A row that read nothing reads nothing more. Returns best, top, read [R, c]."""
     s, ids = memory.settings, memory.store.token_ids.cpu()
     k = min(s.chunk_select, len(starts) - chosen.shape[1])
-    rarity = store_rarity(ids, starts, lengths)
+    rarity, dead = store_rarity(ids, starts, lengths), memory.store.forgotten_tokens()
+    dead = None if dead is None else dead.cpu()
     out = []
     for r, row in enumerate(rows.cpu()):
         texts = [ids[starts[c]:starts[c] + lengths[c]] for c, ok in zip(chosen[r].tolist(), read[r].tolist()) if ok]
@@ -558,9 +559,8 @@ def next_hop(model, rows, memory, chosen, read, starts, lengths):
         score = rare_overlap(bridge, torch.arange(len(starts))[None], ids, starts, lengths, rarity,
                              s.chunk_rarity_power) if texts else torch.zeros(1, len(starts))
         score[0, chosen[r].cpu()] = float("-inf")
-        if memory.store.forgotten:  # a forgotten text's chunks are never chosen
-            score[:, torch.isin(memory.store.text_ids[starts].cpu(), torch.tensor(sorted(memory.store.forgotten)))] = \
-                float("-inf")
+        if dead is not None:  # a forgotten text's chunks are never chosen
+            score[0, dead[starts]] = float("-inf")
         best, top = score.topk(k, dim=-1)
         ok = (best >= s.chunk_min_overlap) if s.chunk_min_overlap is not None else best > 0
         out.append((best, top, ok & (bridge.numel() > 0)))  # nothing read so far, or nothing new: nothing more
