@@ -150,7 +150,7 @@ class Memory:
 
     entries: object = None  # chunk retrieval: which stored tokens each row reads (index, position, valid: [B, M])
     scores: object = None   # chunk retrieval: the chosen chunks' scores [B, c x hops] (later rounds: the bridge share)
-    read: object = None     # chunk retrieval: which chosen chunks pass the gate and the relevance check [B, c]
+    read: object = None     # chunk retrieval: which chosen chunks pass the gate and the relevance check [B, c x hops]
     chunk_cache: dict = None  # chunk retrieval: per layer, the chosen chunks' keys and values gathered (and rotated)
     recomputed: tuple = None  # a kv='recompute' store: the chosen rows [U] and their {layer: keys, values [H_kv, U, d]}
     token_rarity: object = None  # [vocab] each token's rarity (idf over real prose, reading.token_rarity): what
@@ -545,8 +545,9 @@ def next_hop(rows, memory, chosen, read, starts, lengths):
     where read) bring the *bridge*: their tokens absent from the prompt (for a two-hop question, the town). Each
     chunk not yet chosen is scored by rare_overlap against the bridge, every token weighed by its rarity among
     the store's own chunks (store_rarity), to the power chunk_rarity_power: the words every first fact shares
-    weigh little, the town the two facts share weighs most. The chunk_select best are read if they reach
-    chunk_min_overlap (None: always). A row that read nothing reads nothing more. Returns best, top, read [R, c]."""
+    weigh little, a token few texts hold (the town) much more. The chunk_select best are read if they reach
+    chunk_min_overlap (None: if above 0). A row whose texts bring nothing new (or that read nothing) reads nothing
+    more. Returns best, top, read [R, c]."""
     s, ids = memory.settings, memory.store.token_ids.cpu()
     k = min(s.chunk_select, len(starts) - chosen.shape[1])
     rarity, dead = store_rarity(ids, starts, lengths), memory.store.forgotten_tokens()
@@ -557,7 +558,7 @@ def next_hop(rows, memory, chosen, read, starts, lengths):
         found = torch.cat(texts) if texts else row[:0]
         bridge = found[~torch.isin(found, row[s.chunk_skip:])][None]
         score = rare_overlap(bridge, torch.arange(len(starts))[None], ids, starts, lengths, rarity,
-                             s.chunk_rarity_power) if texts else torch.zeros(1, len(starts))
+                             s.chunk_rarity_power)  # [1, C]; all 0 for an empty bridge
         score[0, chosen[r].cpu()] = float("-inf")
         if dead is not None:  # a forgotten text's chunks are never chosen
             score[0, dead[starts]] = float("-inf")
