@@ -324,7 +324,7 @@ def test_chunk_min_overlap_decides_for_each_chosen_chunk(llama):
 HOP_TEXTS = ["Ulla is in Quen.", "Quen ferry: Mink.", "Bosi is in Fand.", "Fand ferry: Dirs.", "Mist on a river."]
 
 
-@pytest.mark.parametrize("threshold", [None, 0.3, 0.9])
+@pytest.mark.parametrize("threshold", [None, 0.01, 0.3, 0.9])
 def test_second_hop_matches_reference(llama, threshold):
     """chunk_hops = 2: the first round as with one hop; the second takes, among the texts not yet chosen, the one
     holding the largest share of the bridge's rarity among the stored texts (the loop reference), read if it
@@ -358,10 +358,10 @@ def test_second_hop_matches_reference(llama, threshold):
         laid_out = [c for c, ok in ((first, first_read), (second, second_read)) if ok]
         sink = [-2 - j for j in range(store.sink_length)] if laid_out else []  # the bookkeeping token first
         assert index[valid].tolist() == sink + [i for c in laid_out for i in range(starts[c], starts[c] + lengths[c])]
-    if threshold is None:
+    if threshold in (None, 0.01):  # a second text read, with and without a threshold
         assert all(reads)
-    if threshold == 0.9:
-        assert not all(reads)
+    if threshold in (0.3, 0.9):  # and refused
+        assert not any(reads)
 
 
 def test_one_hop_is_the_default_choice(llama):
