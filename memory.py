@@ -12,6 +12,7 @@ FAISS: it only calls the store's methods).
 """
 
 import math
+import re
 from dataclasses import dataclass, field, make_dataclass, replace
 
 import torch
@@ -60,7 +61,12 @@ SETTINGS = dict(
     chunk_heads=Setting(None, nonempty_ints(), "of those layers' query heads, the ones that score (None: all)"),
     chunk_min_score=Setting(None, number(), "a chosen chunk is read only if its score reaches this (None: always)"),
     chunk_min_overlap=Setting(None, number(), "a chosen chunk is read only if it holds this share of the prompt's "
-                              "rare tokens (rare_overlap; needs the Memory's token_rarity; None: no check)"),
+                              "rare tokens (rare_overlap; needs the Memory's rarity; None: no check)"),
+    chunk_overlap_by=Setting("tokens", one_of("tokens", "char_ngrams"), "what the relevance check counts: the "
+                             "prompt's distinct tokens, or the character n-grams (chunk_ngram) of its lower-cased "
+                             "words, blind to how a tokenizer cuts a name (at a line's start, after a space)"),
+    chunk_ngram=Setting(4, at_least(1), "chunk_overlap_by='char_ngrams': n, counted on each word with its two ends "
+                        "marked"),
     chunk_rarity_power=Setting(1.0, at_least(0, strict=True), "the relevance check weighs each prompt token by its "
                                "rarity to this power (> 1: the rarest tokens, names, count more)"),
     chunk_hops=Setting(1, at_least(1), "rounds of choosing: each further round chooses chunk_select more among "
@@ -76,6 +82,11 @@ SETTINGS = dict(
     mem_sink=Setting(True, None, "'before': lay out the store's bookkeeping token(s), which every stored text was "
                      "read after (the attention sink), before the chosen chunks: the memory then reads as "
                      "bookkeeping token + chunks + prompt in the context"),
+    mem_hide_start=Setting(0, at_least(0), "'before', rows that read memory: the prompt's first this many positions "
+                           "(its own start token, which the memory's bookkeeping token already stands for) are hidden "
+                           "from every query and the memory moves up as many positions, so that the prompt reads on "
+                           "from the memory as from a context: Gemma's <bos> fact question, not <bos> fact <bos> "
+                           "question"),
 )
 
 
@@ -121,6 +132,9 @@ class _SettingsMethods:
             raise MemorySettingsError(f"chunk_backend={self.chunk_backend!r} scores chunks: it needs chunk_select > 0")
         if self.mem_position == "before" and not self.chunk_select:
             raise MemorySettingsError("mem_position='before' lays out chosen chunks: it needs chunk_select > 0")
+        if self.mem_hide_start and self.mem_position != "before":
+            raise MemorySettingsError("mem_hide_start hides the prompt's start behind memory laid out before it: it "
+                                      "needs mem_position='before'")
         return self
 
     @property
@@ -153,8 +167,8 @@ class Memory:
     read: object = None     # chunk retrieval: which chosen chunks pass the gate and the relevance check [B, c x hops]
     chunk_cache: dict = None  # chunk retrieval: per layer, the chosen chunks' keys and values gathered (and rotated)
     recomputed: tuple = None  # a kv='recompute' store: the chosen rows [U] and their {layer: keys, values [H_kv, U, d]}
-    token_rarity: object = None  # [vocab] each token's rarity (idf over real prose, reading.token_rarity): what
-    # chunk_min_overlap weighs the prompt's tokens by
+    rarity: object = None  # what chunk_min_overlap weighs the prompt by (reading.rarity_for): [vocab] each token's
+    # rarity (idf over real prose, reading.token_rarity), or an NgramRarity (chunk_overlap_by = 'char_ngrams')
 
     def __post_init__(self):
         self.mode = self.mode or self.settings.memory_mode
@@ -426,6 +440,9 @@ def retrieval_attention(q, k, v, memory, layer, q_raw=None, rotate=None, window=
         ctx = ctx.masked_fill(~visible, float("-inf"))
     if s.chunk_select:  # the chosen chunks' tokens, shared by every query of a row: [B, H_kv, M, d]
         index, position, valid = memory.entries
+        if s.mem_hide_start:  # rows that read memory: the memory's sink stands for the prompt's own start
+            hidden = valid.any(dim=1)[:, None, None, None] & (torch.arange(T, device=q.device) < s.mem_hide_start)
+            ctx = ctx.masked_fill(hidden, float("-inf"))
         sink = index <= -2  # [B, M] the bookkeeping token(s) laid out before the chunks (mem_sink)
         before = s.mem_position == "before" and rotate is not None  # the chunks sit just before the context
         if memory.chunk_cache is not None and layer in memory.chunk_cache:  # the same at every generated token
@@ -508,7 +525,7 @@ def choose_chunks(model, idx, memory):
     # the latest hop nearest the prompt: the texts are laid out in the order they were found, as a context would be
     best, top, read = (torch.cat([h[i] for h in hops[::-1]], 1) for i in range(3))
     sink = store.sink_length if s.mem_sink and s.mem_position == "before" else 0
-    entries = chunk_layout(top[inverse], starts, lengths, idx.device, read[inverse], sink)
+    entries = chunk_layout(top[inverse], starts, lengths, idx.device, read[inverse], sink, s.mem_hide_start)
     recomputed = recompute_rows(model, store, entries[0], s.layers) if store.recomputes else None
     return replace(memory, chosen=top[inverse], scores=best[inverse], read=read[inverse], chunk_cache={},
                    entries=entries, recomputed=recomputed)
@@ -531,10 +548,10 @@ def passes_check(memory, prompts, best, top, starts, lengths):
     s = memory.settings
     read = best >= s.chunk_min_score if s.chunk_min_score is not None else best > float("-inf")
     if s.chunk_min_overlap is not None:
-        if memory.token_rarity is None:
+        if memory.rarity is None:
             raise MemorySettingsError("chunk_min_overlap weighs the prompt's tokens by their rarity: build the Memory "
-                                      "with token_rarity=reading.token_rarity(tokenizer)")
-        overlap = rare_overlap(prompts, top, memory.store.token_ids, starts, lengths, memory.token_rarity,
+                                      "with rarity=reading.rarity_for(settings, tokenizer, model)")
+        overlap = rare_overlap(prompts, top, memory.store.token_ids, starts, lengths, memory.rarity,
                                s.chunk_rarity_power)
         read &= overlap >= s.chunk_min_overlap
     return read
@@ -579,6 +596,41 @@ def store_rarity(token_ids, starts, lengths):
     return torch.log((len(lengths) + 1) / (df + 0.5))
 
 
+def char_ngrams(text, n):
+    """The relevance check's units with chunk_overlap_by='char_ngrams': the distinct character n-grams of each
+    lower-cased word (a run of letters, digits or '_') with its ends marked, '<' + word + '>' (a shorter marked
+    word: itself). 'Tamsin' at a line's start and ' Tamsin' after a space, two tokens apart, give the same."""
+    out = set()
+    for word in re.findall(r"\w+", text.lower()):
+        marked = f"<{word}>"
+        out.update(marked[i:i + n] for i in range(max(1, len(marked) - n + 1)))
+    return out
+
+
+@dataclass
+class NgramRarity:
+    """What chunk_overlap_by='char_ngrams' weighs by (reading.ngram_rarity): each n-gram's inverse document
+    frequency over real prose (`unseen` for one the prose never has), and the tokenizer's decode, which turns
+    token ids back into the words the n-grams are counted on."""
+    idf: dict
+    unseen: float
+    n: int
+    decode: object
+    _seen: dict = field(default_factory=dict, repr=False)  # a chunk's token ids -> its n-grams (chosen again often)
+
+    def units(self, ids):
+        return char_ngrams(self.decode([int(t) for t in ids]), self.n)
+
+    def chunk_units(self, token_ids, start, length):
+        ids = tuple(token_ids[start:start + length].tolist())
+        if ids not in self._seen:
+            self._seen[ids] = self.units(ids)
+        return self._seen[ids]
+
+    def weight(self, gram, power):
+        return self.idf.get(gram, self.unseen) ** power
+
+
 def rare_overlap(prompts, chunks, token_ids, starts, lengths, rarity, power=1.0):
     """
     The relevance check of chunk retrieval (docs/METHOD.md, "The relevance decision"): for each prompt of prompts
@@ -587,7 +639,17 @@ def rare_overlap(prompts, chunks, token_ids, starts, lengths, rarity, power=1.0)
     them. A question about the stored entity shares its rare tokens (the name, the unusual words); a question about
     a similar entity lacks the name's; a paraphrase keeps the name but brings words of its own, which a power > 1
     weighs less against the name. token_ids [N]: the store's tokens; starts, lengths [C]: the chunks. Returns [R, c].
+    rarity: [vocab] per token, or an NgramRarity: the same share over the prompt's and the chunk's words' n-grams.
     """
+    if isinstance(rarity, NgramRarity):
+        out = torch.zeros(chunks.shape, dtype=torch.float32)
+        for r, prompt in enumerate(prompts.tolist()):
+            mine = {g: rarity.weight(g, power) for g in rarity.units(prompt)}
+            total = max(sum(mine.values()), 1e-12)
+            for j, c in enumerate(chunks[r].tolist()):
+                held = rarity.chunk_units(token_ids, starts[c], lengths[c])
+                out[r, j] = sum(w for g, w in mine.items() if g in held) / total
+        return out
     rarity = rarity.float().cpu() ** power
     out = torch.zeros(chunks.shape, dtype=torch.float32)
     for r, prompt in enumerate(prompts.cpu()):
@@ -634,11 +696,12 @@ def recompute_rows(model, store, index, layers):
     return rows.to(index.device), kv
 
 
-def chunk_layout(chosen, starts, lengths, device, read=None, sink=0):
+def chunk_layout(chosen, starts, lengths, device, read=None, sink=0, hide=0):
     """The chosen chunks laid out before the context, the best one nearest to it: for each row the stored token
-    indices, their positions (negative: the last memory token at -1, just before the context's position 0)
-    and a validity mask, each [B, M] (rows padded to the longest, index -1). read [B, c]: which chosen chunks are
-    read. sink: the number of bookkeeping tokens laid out first, index -2 - j for token j, in rows that read any."""
+    indices, their positions (the last memory token at hide - 1: just before the context's position 0, or, where the
+    prompt's first `hide` positions are hidden (mem_hide_start), in the place of the last hidden one) and a validity
+    mask, each [B, M] (rows padded to the longest, index -1). read [B, c]: which chosen chunks are read. sink: the
+    number of bookkeeping tokens laid out first, index -2 - j for token j, in rows that read any."""
     rows = []
     read = torch.ones_like(chosen, dtype=torch.bool) if read is None else read
     for chunks, ok in zip(chosen.tolist(), read.tolist()):
@@ -650,7 +713,7 @@ def chunk_layout(chosen, starts, lengths, device, read=None, sink=0):
     position = torch.zeros(len(rows), M, dtype=torch.long)
     for b, r in enumerate(rows):
         index[b, :len(r)] = r
-        position[b, :len(r)] = torch.arange(len(r)) - len(r)
+        position[b, :len(r)] = torch.arange(len(r)) - len(r) + hide
     return index.to(device), position.to(device), (index != -1).to(device)
 
 

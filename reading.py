@@ -5,13 +5,16 @@ tokens, each group one part of the store (a segment on disk): the peak memory of
 store's. Above store.py (the data), beside disk.py (where the parts go).
 """
 
+import collections
 import itertools
+import math
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from loading import weights_fingerprint
+from memory import NgramRarity, char_ngrams
 from store import FORMAT_VERSION, MemoryStore, MemoryStoreError, check_store
 
 KV_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -66,16 +69,30 @@ def token_rarity(tokenizer, vocab_size, texts=None):
     return torch.log((len(texts) + 1) / (df + 0.5))
 
 
-_RARITY = {}  # (tokenizer name, vocab size) -> token_rarity, computed once a process
+def ngram_rarity(tokenizer, n, texts=None):
+    """The relevance check's weights with chunk_overlap_by='char_ngrams' (memory.NgramRarity): each character n-gram
+    of the words of the same prose as token_rarity's, weighed by its inverse document frequency there,
+    log((D + 1) / (df + 0.5)); an n-gram the prose never has weighs log((D + 1) / 0.5). The same for every
+    tokenizer: only decode is the tokenizer's."""
+    texts = RARITY_TEXT.read_text().splitlines() if texts is None else texts
+    df = collections.Counter(g for text in texts for g in char_ngrams(text, n))
+    idf = {g: math.log((len(texts) + 1) / (count + 0.5)) for g, count in df.items()}
+    return NgramRarity(idf, math.log((len(texts) + 1) / 0.5), n, tokenizer.decode)
+
+
+_RARITY = {}  # (tokenizer name, vocab size, what is counted) -> its rarity, computed once a process
 
 
 def rarity_for(settings, tokenizer, model):
-    """The token rarity a Memory with these settings needs (chunk_min_overlap set), else None."""
+    """The rarity a Memory with these settings needs (chunk_min_overlap set; memory.rare_overlap), else None:
+    token_rarity, or ngram_rarity (chunk_overlap_by='char_ngrams')."""
     if settings.chunk_min_overlap is None:
         return None
-    key = tokenizer.name, model.config.vocab_size
+    by_ngrams = settings.chunk_overlap_by == "char_ngrams"
+    key = tokenizer.name, model.config.vocab_size, settings.chunk_ngram if by_ngrams else "tokens"
     if key not in _RARITY:
-        _RARITY[key] = token_rarity(tokenizer, model.config.vocab_size)
+        _RARITY[key] = (ngram_rarity(tokenizer, settings.chunk_ngram) if by_ngrams
+                        else token_rarity(tokenizer, model.config.vocab_size))
     return _RARITY[key]
 
 

@@ -66,7 +66,7 @@ def main():
             if settings.knn_num[layer] > len(store):
                 print(f"note: k = {settings.knn_num[layer]} in layer {layer} but the store holds {len(store)} "
                       f"tokens; the missing neighbours get weight 0")
-        mem = Memory(store, settings, token_rarity=rarity_for(settings, tokenizer, model))
+        mem = Memory(store, settings, rarity=rarity_for(settings, tokenizer, model))
     elif settings.layers:
         print("note: knn_num is set but no memory is given (memory or mem_store): sampling without memory")
 
@@ -100,7 +100,7 @@ def main():
         _, starts, lengths = store.chunks(chunk_by, chunk_size)
         print(f"=== chunks chosen (best first) by layers {list(chunk_layers)}' queries ===")
         shares = [None] * picked.chosen.shape[1] if chunk_min_overlap is None else rare_overlap(
-            x[:1, settings.chunk_skip:], picked.chosen[:1], store.token_ids, starts, lengths, mem.token_rarity,
+            x[:1, settings.chunk_skip:], picked.chosen[:1], store.token_ids, starts, lengths, mem.rarity,
             settings.chunk_rarity_power)[0]
         for c, score, share in zip(picked.chosen[0].tolist(), picked.scores[0].tolist(), shares):
             gate = "" if chunk_min_score is None else (" read" if score >= chunk_min_score else

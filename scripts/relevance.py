@@ -12,6 +12,8 @@ of other prose texts, in no store) against the same texts. From those scores, ea
     rare_overlap  memory.rare_overlap of q with its chooser's choice (the relevance check, chunk_min_overlap)
     rare_overlap^p  the same with each token's rarity to the power p (chunk_rarity_power), p in POWERS
     word_overlap  the same rule on lower-cased words instead of tokens
+    ngram_overlap the check on the character 4-grams of the words, cubed (chunk_overlap_by='char_ngrams', the
+                  recall settings' check; n and power chosen by scripts/ngram_check.py)
     logistic      a logistic regression on raw, prompt, rare_overlap and word_overlap, fitted on dev
 
 Each threshold is fitted on dev (at most 1 in 10 neighbour questions, about a similar entity, reads its look-alike
@@ -47,7 +49,7 @@ from facts import load_facts  # noqa: E402
 from loading import load_model as load_once  # noqa: E402
 import knn  # noqa: E402
 from memory import Memory, MemorySettings, choose_chunks, chooser_queries, rare_overlap  # noqa: E402
-from reading import RARITY_TEXT, build_store, token_rarity  # noqa: E402
+from reading import RARITY_TEXT, build_store, ngram_rarity, token_rarity  # noqa: E402
 
 PROSE_IN_STORE = 1000   # prose paragraphs in the store beside the facts
 BACKGROUND = 200        # prose paragraphs scored for r_q (not in the store)
@@ -56,7 +58,9 @@ HUB_K = 10
 load_model = functools.lru_cache(maxsize=1)(load_once)  # the overlaps of every power: one load
 POWERS = (2, 3, 4, 6)  # chunk_rarity_power tried beside 1
 LONG_TEXTS, LONG_WORDS = 100, 400
+NGRAM, NGRAM_POWER = 4, 3  # ngram_overlap: the check on character 4-grams, cubed (chosen by scripts/ngram_check.py)
 KEYS = ("question", "paraphrase", "neighbour")
+NEIGHBOUR_QUANTILE = 0.9  # a threshold passes at most this share of dev neighbour questions against their look-alike
 
 
 def recall_setting(model_name):
@@ -136,12 +140,13 @@ def scores(model_name, split, long=False):
     return result
 
 
-def overlaps(model_name, split, r, power=1.0, long=False):
-    """rare_overlap of each question, paraphrase and neighbour [3F] with its own fact and with its chosen text."""
+def overlaps(model_name, split, r, power=1.0, long=False, ngram=None):
+    """rare_overlap of each question, paraphrase and neighbour [3F] with its own fact and with its chosen text,
+    counted on tokens or (ngram = n) on the character n-grams of the words (chunk_overlap_by='char_ngrams')."""
     facts = load_facts(split)
     model, tokenizer = load_model(model_name)
     settings = MemorySettings.of(recall_setting(model_name))
-    rarity = token_rarity(tokenizer, model.config.vocab_size)
+    rarity = token_rarity(tokenizer, model.config.vocab_size) if ngram is None else ngram_rarity(tokenizer, ngram)
     prompts = [f[k] for k in KEYS for f in facts]
     texts = [f["memory"] for f in facts] + prose_parts(split, long)[0]
     ids = [torch.tensor(tokenizer.encode(t)) for t in texts]
@@ -208,7 +213,7 @@ def decisions(runs):
         out[split] = dict(raw=s, prompt=normalised, chunk=s - chunk_typical[None],
                           csls=s - prompt_typical[:, None] - chunk_typical[None], rare_overlap=r["overlap"],
                           **{f"rare_overlap^{p}": r[f"overlap^{p}"] for p in POWERS},
-                          word_overlap=r["word_overlap"],
+                          word_overlap=r["word_overlap"], ngram_overlap=r["ngram_overlap"],
                           features=torch.stack([pick(s), pick(normalised), r["overlap"], r["word_overlap"]], -1))
     F = runs["dev"]["facts"]
     x = out["dev"]["features"][:, 0]                               # [3F, 4] against the own fact
@@ -242,9 +247,10 @@ def analyse(model_name, long=False):
     runs = {}
     for split in ("dev", "test"):
         r = scores(model_name, split, long)
-        if "overlap" not in r or any(f"overlap^{p}" not in r for p in POWERS):
+        if "overlap" not in r or any(f"overlap^{p}" not in r for p in POWERS) or "ngram_overlap" not in r:
             r["overlap"] = overlaps(model_name, split, r, long=long)
             r.update({f"overlap^{p}": overlaps(model_name, split, r, p, long) for p in POWERS})
+            r["ngram_overlap"] = overlaps(model_name, split, r, NGRAM_POWER, long, NGRAM)
             torch.save(r, ROOT / "out" / "relevance" / f"{model_name}-{split}{'-long' if long else ''}.pt")
         r["word_overlap"] = word_overlaps(split, long)(r["store"][:3 * r["facts"]].argmax(1).tolist())
         runs[split] = r
@@ -260,7 +266,7 @@ def analyse(model_name, long=False):
     dev_reads = {}  # decision -> (threshold, dev questions read, dev paraphrases read) at n = 1
     for name, d in values["dev"].items():
         neighbours = d[2 * F:3 * F, 0] if d.shape[1] == 2 else d[2 * F:3 * F][own, own]
-        threshold = neighbours.quantile(0.9).item()
+        threshold = neighbours.quantile(NEIGHBOUR_QUANTILE).item()
         for split in ("dev", "test"):
             n1, store, right = rates(runs[split], values[split][name], name, threshold)
             if split == "dev":

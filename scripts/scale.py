@@ -81,7 +81,7 @@ def build(name, n, cfg):
 
 def memory_of(store, settings, tok, model):
     """A Memory of the store with these settings, with the token rarity the relevance check needs."""
-    return Memory(store, settings, token_rarity=rarity_for(settings, tok, model))
+    return Memory(store, settings, rarity=rarity_for(settings, tok, model))
 
 
 def measure(name, n, model, tok, settings, cfg):

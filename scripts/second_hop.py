@@ -32,7 +32,7 @@ def main(model_name, split="dev"):
     items = load_twohop(split)
     texts = [t for item in items for t in (item["first"], item["second"])]  # text 2i: item i's first fact
     store = build_store(model, tokenizer, texts, settings.store_layers, progress=False)
-    memory = Memory(store, settings, token_rarity=rarity_for(settings, tokenizer, model))
+    memory = Memory(store, settings, rarity=rarity_for(settings, tokenizer, model))
     _, starts, lengths = store.chunks(settings.chunk_by, settings.chunk_size)
     ids, skip, every = store.token_ids, settings.chunk_skip, torch.arange(len(starts))[None]
     by_store = store_rarity(ids, starts, lengths)
@@ -46,7 +46,7 @@ def main(model_name, split="dev"):
         scores = dict(chooser_all=chunk_score(model, longer, memory),
                       chooser_question=chunk_score(model, longer, after_fact),
                       chooser_fact=chunk_score(model, torch.cat([row[:skip], fact])[None], memory),
-                      bridge=rare_overlap(bridge, every, ids, starts, lengths, memory.token_rarity,
+                      bridge=rare_overlap(bridge, every, ids, starts, lengths, memory.rarity,
                                           settings.chunk_rarity_power),
                       bridge_store=rare_overlap(bridge, every, ids, starts, lengths, by_store,
                                                 settings.chunk_rarity_power))

@@ -98,7 +98,7 @@ def sample_point(point, cfg, model, tokenizer, done, score):
         store = build_store(model, tokenizer, texts, settings.store_layers, cfg["bookkeeping_token"], progress=False)
         check_store(store, model, settings)
         mem = Memory(store.to(cfg["device"]), settings, stats={},
-                     token_rarity=rarity_for(settings, tokenizer, model))
+                     rarity=rarity_for(settings, tokenizer, model))
     runs = []
     for lo in range(0, len(seeds), cfg["batch_size"]):
         batch = seeds[lo:lo + cfg["batch_size"]]

@@ -204,7 +204,7 @@ def run(cfg, model, tokenizer, done):
                     store = method_store(model, tokenizer, held_texts, settings, cfg)
                     check_store(store, model, settings)
                     memory = Memory(store.to(cfg["device"]), settings,
-                                    token_rarity=rarity_for(settings, tokenizer, model))
+                                    rarity=rarity_for(settings, tokenizer, model))
                     if cfg["plain_text"] and ppl_key not in ppl_done:  # the memory's harm to unrelated text, once an n
                         ppl_done.add(ppl_key)
                         ids = enc(cfg["plain_text"])

@@ -78,7 +78,7 @@ def run(cfg, model, tokenizer, done):
                     prompt = tokenizer.prompt(QUESTION)
                     store = build_store(model, tokenizer, texts, settings.store_layers, cfg["bookkeeping_token"],
                                         progress=False)
-                    memory = Memory(store.to(device), settings, token_rarity=rarity_for(settings, tokenizer, model))
+                    memory = Memory(store.to(device), settings, rarity=rarity_for(settings, tokenizer, model))
                 else:  # the question alone
                     prompt, memory = tokenizer.prompt(QUESTION), None
                 y = generate(model, torch.tensor([prompt], device=device), cfg["max_new_tokens"], temperature=0,

@@ -65,7 +65,7 @@ def run(cfg, model, tokenizer, done):
             store = build_store(model, tokenizer, texts, settings.store_layers, progress=False,
                                 bookkeeping_token=cfg["bookkeeping_token"])
             check_store(store, model, settings)
-            memory = Memory(store.to(cfg["device"]), settings, token_rarity=rarity_for(settings, tokenizer, model))
+            memory = Memory(store.to(cfg["device"]), settings, rarity=rarity_for(settings, tokenizer, model))
         for i in todo:
             item = items[i]
             before = f"{item['first']} {item['second']}" if condition == "in_context" else ""

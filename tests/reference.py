@@ -131,7 +131,8 @@ def reference_llama_logits(hf_state, config, idx, memory_layers, store, settings
                                               entries, q_raw=q, metric=settings.search,
                                               threshold=settings.mem_threshold, positions=positions,
                                               theta=theta if settings.mem_position == "before" else None,
-                                              sink_keys=store.sink_keys.get(layer), sink_values=store.sink_values.get(layer))
+                                              sink_keys=store.sink_keys.get(layer), sink_values=store.sink_values.get(layer),
+                                              hidden=settings.mem_hide_start)
         elif knn > 0:
             y = reference_memory_attention(rotate(q), rotate(k), v, store.keys[layer], store.values[layer], knn,
                                            settings.mem_frac, settings.bookkeeping_frac,
@@ -184,6 +185,7 @@ def reference_gemma_logits(hf_state, config, idx, memory_layers, store, settings
                                               threshold=settings.mem_threshold, positions=positions,
                                               theta=theta if settings.mem_position == "before" else None,
                                               sink_keys=store.sink_keys.get(layer), sink_values=store.sink_values.get(layer),
+                                              hidden=settings.mem_hide_start,
                                               window=window)
         elif knn > 0:
             y = reference_memory_attention(rotate(q), rotate(k), v, store.keys[layer], store.values[layer], knn,
@@ -278,6 +280,34 @@ def reference_rare_overlap(prompt, chunk, rarity, power=1.0):
     return sum(float(rarity[t]) ** power for t in distinct if t in set(chunk)) / total
 
 
+def reference_ngram_overlap(prompt_text, chunk_text, prose, n, power=1.0):
+    """The relevance check counted on character n-grams (chunk_overlap_by='char_ngrams'), by loops: a word is a run
+    of letters, digits or '_', lower-cased, marked '<' + word + '>'; its n-grams are its n consecutive characters
+    (a marked word shorter than n: the word itself); each n-gram weighs ln((D + 1) / (df + 0.5)) over the D prose
+    texts, to the power; the share of the prompt's distinct n-grams' weight that the chunk's n-grams hold."""
+    def grams(text):
+        words, word = [], ""
+        for ch in text.lower() + " ":
+            if ch.isalnum() or ch == "_":
+                word += ch
+            elif word:
+                words.append("<" + word + ">")
+                word = ""
+        out = []
+        for w in words:
+            if len(w) <= n:
+                out.append(w)
+            for i in range(len(w) - n + 1):
+                out.append(w[i:i + n])
+        return set(out)
+    weight = {}
+    for g in grams(prompt_text):
+        df = sum(g in grams(text) for text in prose)
+        weight[g] = math.log((len(prose) + 1) / (df + 0.5)) ** power
+    held = grams(chunk_text)
+    return sum(w for g, w in weight.items() if g in held) / sum(weight.values())
+
+
 def reference_next_hop(prompt, read_texts, texts, skip=1, power=1.0):
     """A further round of chunk retrieval, one prompt as a list of token ids, the texts read so far and every
     stored text (lists of token ids): the bridge (the read texts' tokens not among the prompt's positions skip..)
@@ -292,7 +322,7 @@ def reference_next_hop(prompt, read_texts, texts, skip=1, power=1.0):
 
 def reference_retrieval_attention(q, k, v, store_keys, store_values, knn, entries=None, q_raw=None, metric="query_ip",
                                   threshold=-1.0, positions=None, theta=None, sink_keys=None, sink_values=None,
-                                  window=None):
+                                  window=None, hidden=0):
     """
     q, k, v: [B, H, T, d] (k, v repeated to the query heads; for rotary models q and k rotated). Every query row
     attends, in one softmax, to the context j <= t and to memory entries: entries[b] (a list of stored token
@@ -301,6 +331,7 @@ def reference_retrieval_attention(q, k, v, store_keys, store_values, knn, entrie
     q_raw . key (at the query's own position) or, with positions and theta, q . rotate(key, position).
     An entry -2 - j is the bookkeeping token j (sink_keys/sink_values [H_kv, P, d]): always read, never ranked.
     window: a sliding-window layer's width; it limits the context (i - window < j <= i), never the memory entries.
+    hidden: in rows that read any entry, the context's first `hidden` positions are read by no query.
     """
     q, k, v = q.double(), k.double(), v.double()
     q_raw = q if q_raw is None else q_raw.double()
@@ -314,7 +345,8 @@ def reference_retrieval_attention(q, k, v, store_keys, store_values, knn, entrie
             candidates = list(range(K.shape[0])) if entries is None else [i for i in entries[b] if i >= 0]
             sinks = [] if entries is None else [i for i in entries[b] if i <= -2]
             for t in range(T):
-                seen = range(0 if window is None else max(0, t - window + 1), t + 1)
+                first = hidden if entries is not None and len(entries[b]) else 0
+                seen = range(max(first, 0 if window is None else t - window + 1), t + 1)
                 logits = [float(q[b, h, t] @ k[b, h, j]) / math.sqrt(d) for j in seen]
                 values = [v[b, h, j] for j in seen]
                 for i in sinks:

@@ -90,19 +90,23 @@ def test_gemma_with_memory_matches_reference(gemma, hf_gemma, case):
     assert (ours - plain).abs().max() > 1e-4  # the memory did something
 
 
-@pytest.mark.parametrize("position,knn,sink", [("before", 1000, True), ("query", 1000, False), ("before", 5, False),
-                                               ("before", 5, True)])
-def test_gemma_chunk_retrieval_matches_reference(gemma, hf_gemma, position, knn, sink):
+@pytest.mark.parametrize("position,knn,sink,hide", [("before", 1000, True, 0), ("query", 1000, False, 0),
+                                                    ("before", 5, False, 0), ("before", 5, True, 0),
+                                                    ("before", 1000, True, 1), ("before", 5, True, 2)])
+def test_gemma_chunk_retrieval_matches_reference(gemma, hf_gemma, position, knn, sink, hide):
     """Chunk retrieval (the recall issue's setting) in local and global layers; memory entries are never cut by
-    the window, though the chunks laid out before the context sit further back than it reaches."""
+    the window, though the chunks laid out before the context sit further back than it reaches. hide: the prompt's
+    first positions hidden behind the memory (mem_hide_start), the memory moved up as many positions."""
     model, tok = gemma
     settings = MemorySettings([0, knn, knn, 0, knn, 1000], retrieval="attention", search="query_ip", chunk_select=2,
-                              chunk_layers=[2], mem_position=position, mem_sink=sink).check()
+                              chunk_layers=[2], mem_position=position, mem_sink=sink, mem_hide_start=hide).check()
     store = build_store(model, tok, TEXTS, settings.store_layers, bookkeeping_token="\x01", progress=False)
     idx = prompts(tok, LONG, LONG.lower())
     memory = choose_chunks(model, idx, Memory(store, settings))
-    index, pos, valid = memory.entries
-    chosen = ([index[b][valid[b]].tolist() for b in range(2)], [pos[b][valid[b]].tolist() for b in range(2)])
+    index, _, valid = memory.entries
+    entries = [index[b][valid[b]].tolist() for b in range(2)]
+    chosen = (entries, [list(range(hide - len(e), hide)) for e in entries])  # laid out just before the prompt's
+    # first shown position
     with torch.no_grad():
         ours, plain = model(idx, memory=memory), model(idx)
     ref = reference_gemma_logits(hf_gemma.state_dict(), hf_gemma.config, idx, dict(enumerate(settings.knn_num)),

@@ -5,15 +5,15 @@ from dataclasses import replace
 import pytest
 import torch
 
-from memory import (Memory, MemorySettings, MemorySettingsError, chunk_layout, choose_chunks, rare_overlap,
+from memory import (Memory, MemorySettings, MemorySettingsError, char_ngrams, chunk_layout, choose_chunks, rare_overlap,
                     retrieval_attention)
 from disk import load_store, save_store
-from reading import build_store, token_rarity
+from reading import build_store, ngram_rarity, token_rarity
 from store import MemoryStore, MemoryStoreError, check_store
 from llama import apply_rotary, rotary_at
 from generation import generate
 from reference import (reference_choose_chunks, reference_gpt2_logits, reference_llama_logits, reference_next_hop,
-                       reference_rare_overlap, reference_retrieval_attention)
+                       reference_ngram_overlap, reference_rare_overlap, reference_retrieval_attention)
 
 TEXTS = ["Cats are wonderful, loving companions. They purr.", "The ferry leaves at noon! It is blue.",
          "Mist lies on the river.", "Bread rises when yeast eats sugar and makes gas."]
@@ -236,6 +236,31 @@ def test_sink_and_chosen_chunk_read_as_the_context_would(llama):
     assert (no_sink - context).abs().max() > 1e-2  # without the sink it is not the context
 
 
+def test_hidden_prompt_start_reads_on_from_the_memory_as_from_a_context(llama):
+    """mem_hide_start = 1: the prompt's own first token (here "\n", the same as the bookkeeping token) is hidden
+    behind the memory's: the prompt's other logits equal those of bookkeeping token + text + the prompt without its
+    first token, read in one sequence, and, with generation's cache, greedy tokens equal that sequence's."""
+    model, tok = llama
+    settings = attention_settings(0, chunk_select=1, chunk_layers=[2], mem_position="before", mem_hide_start=1)
+    settings.knn_num = [1000] * 4
+    store = build_store(model, tok, [TEXTS[1]], settings.store_layers, progress=False)  # one text: always chosen
+    prompt = tok.encode("\nThe ferry is")
+    context = tok.encode("\n" + TEXTS[1]) + prompt[1:]
+    with torch.no_grad():
+        ours = model(torch.tensor([prompt]), memory=Memory(store, settings))[:, 1:]
+        read = model(torch.tensor([context]))[:, -len(prompt) + 1:]
+        shown = model(torch.tensor([prompt]), memory=Memory(store, replace(settings, mem_hide_start=0)))[:, 1:]
+    torch.testing.assert_close(ours, read, atol=1e-4, rtol=1e-4)
+    assert (shown - read).abs().max() > 1e-2  # with the prompt's start shown it is another sequence
+    ours = generate(model, torch.tensor([prompt]), 6, temperature=0, memory=Memory(store, settings))[0, len(prompt):]
+    assert ours.tolist() == generate(model, torch.tensor([context]), 6, temperature=0)[0, len(context):].tolist()
+
+
+def test_hidden_prompt_start_needs_memory_laid_out_before():
+    with pytest.raises(MemorySettingsError, match="mem_hide_start"):
+        attention_settings(0, chunk_select=1, chunk_layers=[2], mem_position="query", mem_hide_start=1).check()
+
+
 def test_stores_keep_the_sink_through_save_and_load(llama, tmp_path):
     model, tok = llama
     store = build_store(model, tok, TEXTS[:2], [1, 3], progress=False)
@@ -272,6 +297,49 @@ def test_rare_overlap_matches_loop_reference():
     assert not torch.allclose(cubed, rare_overlap(prompts, chunks, token_ids, starts, lengths, rarity))
 
 
+NGRAM_PROSE = ["The cat sat on the mat.", "A dog ran past the old mill.", "Cats and dogs: the_one, the other.",
+               "Mills grind corn; millers sell it."]
+
+
+@pytest.mark.parametrize("n,power", [(4, 3.0), (3, 1.0), (6, 2.0)])
+def test_ngram_overlap_matches_loop_reference(llama, n, power):
+    """chunk_overlap_by='char_ngrams': rare_overlap with reading.ngram_rarity against the loop reference, on prompts
+    whose name starts a line (tokens cut it otherwise than after a space) and words shorter than n."""
+    _, tok = llama
+    rarity = ngram_rarity(tok, n, NGRAM_PROSE)
+    texts = ["The miller Tamsin Orrowcliffe keeps a cat named Quillory.", "A dog named Ambrel ran past the mill.",
+             "Orrowcliffe"]
+    prompts = ["\nTamsin Orrowcliffe, the miller, calls her cat", "\nThe dog that ran past the mill is named",
+               "\nWho is Orrowcliffe's cat?"]
+    encoded = [tok.encode(t) for t in texts]
+    token_ids = torch.tensor([t for ids in encoded for t in ids])
+    lengths = [len(ids) for ids in encoded]
+    starts = [sum(lengths[:i]) for i in range(len(texts))]
+    width = max(len(tok.encode(p)) for p in prompts)
+    rows = torch.tensor([tok.encode(p) + tok.encode(" ") * (width - len(tok.encode(p))) for p in prompts])
+    chunks = torch.tensor([[0, 1, 2]] * 3)
+    ours = rare_overlap(rows, chunks, token_ids, starts, lengths, rarity, power)
+    for r, p in enumerate(prompts):
+        for c, text in enumerate(texts):
+            expected = reference_ngram_overlap(p, text, NGRAM_PROSE, n, power)
+            assert ours[r, c].item() == pytest.approx(expected, abs=1e-6), (p, text)
+    assert ours[0, 0] > ours[0, 1] and ours[1, 1] > ours[1, 0]  # each prompt holds most of its own text's n-grams
+
+
+def test_ngram_check_is_blind_to_how_a_name_is_tokenized(gpt2):
+    """GPT-2's tokens cut a name at a line's start otherwise than after a space: the token check misses it, the
+    n-gram check does not."""
+    model, tok = gpt2
+    prompt, chunk = tok.encode("\nQuillory the cat")[1:], tok.encode("The cat Quillory.")
+    assert tok.encode("\nQuillory")[1:] != tok.encode(" Quillory")
+    tokens = token_rarity(tok, model.config.vocab_size, NGRAM_PROSE)
+    grams = ngram_rarity(tok, 4, NGRAM_PROSE)
+    share = lambda rarity: rare_overlap(torch.tensor([prompt]), torch.zeros(1, 1, dtype=torch.long),
+                                        torch.tensor(chunk), [0], [len(chunk)], rarity, 3.0).item()
+    assert share(tokens) < 0.9 and share(grams) == pytest.approx(1.0)
+    assert grams.units(tok.encode("\nQuillory")) == grams.units(tok.encode(" Quillory")) == char_ngrams("quillory", 4)
+
+
 def test_token_rarity_is_inverse_document_frequency(llama):
     _, tok = llama
     texts = ["the cat sat", "the dog ran", "the cat ran"]
@@ -294,11 +362,11 @@ def test_chunk_min_overlap_reads_a_chunk_only_if_it_holds_the_prompts_rare_token
     share = reference_rare_overlap(idx[0, 1:].tolist(), store.token_ids[starts[c]:starts[c] + lengths[c]].tolist(),
                                    rarity)
     check = lambda t: choose_chunks(model, idx, Memory(store, replace(settings, chunk_min_overlap=t),
-                                                       token_rarity=rarity))
+                                                       rarity=rarity))
     assert 0 < share < 1
     assert check(share).entries[2].sum() > 0           # reaches it: read
     assert check(share + 1e-3).entries[2].sum() == 0    # just short of it: nothing read
-    with pytest.raises(MemorySettingsError, match="token_rarity"):
+    with pytest.raises(MemorySettingsError, match="rarity"):
         choose_chunks(model, idx, Memory(store, replace(settings, chunk_min_overlap=0.5)))
 
 
@@ -314,7 +382,7 @@ def test_chunk_min_overlap_decides_for_each_chosen_chunk(llama):
                                      rarity, 2.0) for c in free.chosen[0].tolist()]
     assert shares[0] != shares[1], shares
     for t in sorted(shares) + [max(shares) + 1e-3]:
-        m = choose_chunks(model, idx, Memory(store, replace(settings, chunk_min_overlap=t), token_rarity=rarity))
+        m = choose_chunks(model, idx, Memory(store, replace(settings, chunk_min_overlap=t), rarity=rarity))
         expected = [s >= t for s in shares]
         assert m.read[0].tolist() == expected
         read_tokens = sum(lengths[c] for c, ok in zip(free.chosen[0].tolist(), expected) if ok)
@@ -337,9 +405,9 @@ def test_second_hop_matches_reference(llama, threshold):
     _, starts, lengths = store.chunks()
     text = lambda c: store.token_ids[starts[c]:starts[c] + lengths[c]].tolist()
     prompts = [tok.encode("\nUlla's town's ferry:"), tok.encode("\nBosi's town's ferry:")]
-    memory = choose_chunks(model, torch.tensor(prompts), Memory(store, settings, token_rarity=rarity))
+    memory = choose_chunks(model, torch.tensor(prompts), Memory(store, settings, rarity=rarity))
     one_hop = choose_chunks(model, torch.tensor(prompts), Memory(store, replace(settings, chunk_hops=1),
-                                                                 token_rarity=rarity))
+                                                                 rarity=rarity))
     assert memory.chosen.shape == (2, 2)
     reads = []
     for b, p in enumerate(prompts):
