@@ -82,11 +82,11 @@ SETTINGS = dict(
     mem_sink=Setting(True, None, "'before': lay out the store's bookkeeping token(s), which every stored text was "
                      "read after (the attention sink), before the chosen chunks: the memory then reads as "
                      "bookkeeping token + chunks + prompt in the context"),
-    mem_hide_start=Setting(0, at_least(0), "'before', rows that read memory: the prompt's first this many positions "
-                           "(its own start token, which the memory's bookkeeping token already stands for) are hidden "
-                           "from every query and the memory moves up as many positions, so that the prompt reads on "
-                           "from the memory as from a context: Gemma's <bos> fact question, not <bos> fact <bos> "
-                           "question"),
+    mem_hide_start=Setting(0, at_least(0), "'before' with the sink, rotary models, rows that read memory: the "
+                           "prompt's first this many positions (its own start token, which the memory's bookkeeping "
+                           "token already stands for) are hidden from the later positions in the layers that read "
+                           "memory, and the memory moves up as many positions, so that the prompt reads on from the "
+                           "memory as from a context: Gemma's <bos> fact question, not <bos> fact <bos> question"),
 )
 
 
@@ -132,9 +132,9 @@ class _SettingsMethods:
             raise MemorySettingsError(f"chunk_backend={self.chunk_backend!r} scores chunks: it needs chunk_select > 0")
         if self.mem_position == "before" and not self.chunk_select:
             raise MemorySettingsError("mem_position='before' lays out chosen chunks: it needs chunk_select > 0")
-        if self.mem_hide_start and self.mem_position != "before":
-            raise MemorySettingsError("mem_hide_start hides the prompt's start behind memory laid out before it: it "
-                                      "needs mem_position='before'")
+        if self.mem_hide_start and (self.mem_position != "before" or not self.mem_sink):
+            raise MemorySettingsError("mem_hide_start hides the prompt's start behind the memory's bookkeeping token: "
+                                      "it needs mem_position='before' and mem_sink=True")
         return self
 
     @property
@@ -440,9 +440,11 @@ def retrieval_attention(q, k, v, memory, layer, q_raw=None, rotate=None, window=
         ctx = ctx.masked_fill(~visible, float("-inf"))
     if s.chunk_select:  # the chosen chunks' tokens, shared by every query of a row: [B, H_kv, M, d]
         index, position, valid = memory.entries
-        if s.mem_hide_start:  # rows that read memory: the memory's sink stands for the prompt's own start
-            hidden = valid.any(dim=1)[:, None, None, None] & (torch.arange(T, device=q.device) < s.mem_hide_start)
-            ctx = ctx.masked_fill(hidden, float("-inf"))
+        if s.mem_hide_start:  # rows that read memory: the memory's sink stands for the prompt's own start, which
+            # the later positions no longer see (the hidden positions still see themselves: no row is left empty)
+            cols, rows = torch.arange(T, device=q.device), torch.arange(T - n, T, device=q.device)
+            hidden = (cols[None, :] < s.mem_hide_start) & (rows[:, None] >= s.mem_hide_start)  # [n, T]
+            ctx = ctx.masked_fill(valid.any(dim=1)[:, None, None, None] & hidden, float("-inf"))
         sink = index <= -2  # [B, M] the bookkeeping token(s) laid out before the chunks (mem_sink)
         before = s.mem_position == "before" and rotate is not None  # the chunks sit just before the context
         if memory.chunk_cache is not None and layer in memory.chunk_cache:  # the same at every generated token
@@ -612,10 +614,10 @@ class NgramRarity:
     """What chunk_overlap_by='char_ngrams' weighs by (reading.ngram_rarity): each n-gram's inverse document
     frequency over real prose (`unseen` for one the prose never has), and the tokenizer's decode, which turns
     token ids back into the words the n-grams are counted on."""
-    idf: dict
+    idf: dict = field(repr=False)
     unseen: float
     n: int
-    decode: object
+    decode: object = field(repr=False)
     _seen: dict = field(default_factory=dict, repr=False)  # a chunk's token ids -> its n-grams (chosen again often)
 
     def units(self, ids):

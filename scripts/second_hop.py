@@ -21,7 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from loading import load_model  # noqa: E402
 from memory import Memory, MemorySettings, chunk_score, rare_overlap, store_rarity  # noqa: E402
-from reading import build_store, rarity_for  # noqa: E402
+from reading import build_store, rarity_for, token_rarity  # noqa: E402
 from tasks.twohop import load_twohop  # noqa: E402
 from relevance import recall_setting  # noqa: E402
 
@@ -36,6 +36,7 @@ def main(model_name, split="dev"):
     _, starts, lengths = store.chunks(settings.chunk_by, settings.chunk_size)
     ids, skip, every = store.token_ids, settings.chunk_skip, torch.arange(len(starts))[None]
     by_store = store_rarity(ids, starts, lengths)
+    prose_rarity = token_rarity(tokenizer, model.config.vocab_size)  # tokens, as the bridge is (never n-grams)
     ranks = {way: [] for way in ("chooser_all", "chooser_question", "chooser_fact", "bridge", "bridge_store")}
     for i, item in enumerate(items):
         row = torch.tensor(tokenizer.prompt(item["question"]))
@@ -46,7 +47,7 @@ def main(model_name, split="dev"):
         scores = dict(chooser_all=chunk_score(model, longer, memory),
                       chooser_question=chunk_score(model, longer, after_fact),
                       chooser_fact=chunk_score(model, torch.cat([row[:skip], fact])[None], memory),
-                      bridge=rare_overlap(bridge, every, ids, starts, lengths, memory.rarity,
+                      bridge=rare_overlap(bridge, every, ids, starts, lengths, prose_rarity,
                                           settings.chunk_rarity_power),
                       bridge_store=rare_overlap(bridge, every, ids, starts, lengths, by_store,
                                                 settings.chunk_rarity_power))

@@ -256,9 +256,27 @@ def test_hidden_prompt_start_reads_on_from_the_memory_as_from_a_context(llama):
     assert ours.tolist() == generate(model, torch.tensor([context]), 6, temperature=0)[0, len(context):].tolist()
 
 
-def test_hidden_prompt_start_needs_memory_laid_out_before():
-    with pytest.raises(MemorySettingsError, match="mem_hide_start"):
-        attention_settings(0, chunk_select=1, chunk_layers=[2], mem_position="query", mem_hide_start=1).check()
+def test_hidden_prompt_start_needs_memory_laid_out_before_after_the_sink():
+    for change in (dict(mem_position="query"), dict(mem_position="before", mem_sink=False)):
+        with pytest.raises(MemorySettingsError, match="mem_hide_start"):
+            attention_settings(0, chunk_select=1, chunk_layers=[2], mem_hide_start=1, **change).check()
+
+
+def test_hidden_prompt_start_leaves_no_row_empty(llama):
+    """A store without a bookkeeping token (no sink to read) and a threshold no memory entry reaches: the hidden
+    position still reads itself, so nothing is NaN, and the positions after it read as the prompt without it."""
+    model, tok = llama
+    settings = attention_settings(0, chunk_select=1, chunk_layers=[2], mem_position="before", mem_hide_start=1,
+                                  mem_threshold=0.999)
+    settings.knn_num = [1000] * 4
+    store = build_store(model, tok, [TEXTS[1]], settings.store_layers, bookkeeping_token="", progress=False)
+    assert store.sink_length == 0
+    prompt = tok.encode("\nThe ferry is")
+    with torch.no_grad():
+        ours = model(torch.tensor([prompt]), memory=Memory(store, settings))
+        alone = model(torch.tensor([prompt[1:]]))
+    assert torch.isfinite(ours).all()
+    torch.testing.assert_close(ours[:, 1:], alone, atol=1e-4, rtol=1e-4)  # no entry passes: the prompt without "\n"
 
 
 def test_stores_keep_the_sink_through_save_and_load(llama, tmp_path):
