@@ -3,7 +3,7 @@
 # (always, and only where it passes the relevance check), and the method with the recall setting chosen on dev
 # (docs/results.md, "Gemma 3 270M"; recall_setting.py): chunk retrieval. Three query heads of layer 5 (Gemma's first
 # global layer) choose the one memory text that best matches the question; if it holds enough of the question's rare
-# tokens (the relevance check, fitted on dev: about 1 in 10 questions about a similar entity then read the fact),
+# words (the relevance check, fitted on dev: about 1 in 10 questions about a similar entity then read the fact),
 # every layer's attention reads that text's stored keys and values, laid out before the context after the
 # bookkeeping token (<bos>) they were read after.
 # Teacher-forced scores for every fact; sampling (10 seeds x 20 tokens) for the first 40 facts. n = 10, all

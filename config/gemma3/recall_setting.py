@@ -1,7 +1,7 @@
 # Gemma 3 270M's recall setting: chunk retrieval, chosen on the dev split of the fact benchmark (eval_facts_dev.py)
 # and reported on its test split (eval_facts_test.py; docs/results.md, "Gemma 3 270M"). Each memory text (a fact) is
 # read on its own after <bos>. For a prompt, three query heads of layer 5 (the first global layer) score every text
-# against the stored keys and choose the best one; if it holds enough of the prompt's rare tokens
+# against the stored keys and choose the best one; if it holds enough of the prompt's rare words
 # (chunk_min_overlap: the relevance check), every layer's attention reads that text's stored keys and values, laid
 # out just before the prompt, in the same softmax as the prompt (local layers too: memory entries are never cut by
 # the sliding window), after the <bos> it was read after.

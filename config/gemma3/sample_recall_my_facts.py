@@ -2,7 +2,7 @@
 # benchmark and reported on its test split (docs/results.md, "Gemma 3 270M"), in recall_setting.py. Each line of the
 # memory file is one fact, read on its own after <bos>. For a prompt, three query heads of layer 5 (the first global
 # layer) score every fact against the stored keys and choose the best one; if it holds enough of the prompt's rare
-# tokens (chunk_min_overlap), every layer's attention reads that fact's stored keys and values, laid out just before
+# words (chunk_min_overlap), every layer's attention reads that fact's stored keys and values, laid out just before
 # the prompt, in the same softmax as the prompt (local layers too: memory entries are never cut by the sliding
 # window).
 # python sample.py config/gemma3/sample_recall_my_facts.py

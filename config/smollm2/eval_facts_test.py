@@ -3,7 +3,7 @@
 # fit), the BM25-best paragraph in the context (always, and only where it passes the relevance check), and the
 # method with the recall setting chosen on dev (docs/results.md; recall_setting.py): chunk retrieval. Three query
 # heads of layer 17 choose the one memory text that best matches the question; if it holds enough of the question's
-# rare tokens (the relevance check, fitted on dev: 9 in 10 neighbour questions then do not read the fact), every
+# rare words (the relevance check, fitted on dev: 9 in 10 neighbour questions then do not read the fact), every
 # layer's attention reads that text's stored keys and values, laid out before the context after the bookkeeping
 # token they were read after.
 # Teacher-forced scores for every fact; sampling (10 seeds x 20 tokens) for the first 40 facts, for cost on 2 CPU

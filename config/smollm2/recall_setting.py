@@ -1,7 +1,7 @@
 # SmolLM2-135M-Instruct's recall setting: chunk retrieval, chosen on the dev split of the fact benchmark and
 # reported on its test split (docs/results.md). Each memory text (a fact) is read and stored on its own. For a
 # prompt, three query heads of layer 17 score every text against the stored keys and choose the best one; if it
-# holds enough of the prompt's rare tokens (chunk_min_overlap: the relevance check), every layer's attention reads
+# holds enough of the prompt's rare words (chunk_min_overlap: the relevance check), every layer's attention reads
 # that text's stored keys and values, laid out just before the prompt, in the same softmax as the prompt, after the
 # bookkeeping token it was read after.
 # Not a template: executed by the templates that use it (config/README.md), which may change any of it after.

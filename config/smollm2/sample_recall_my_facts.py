@@ -1,7 +1,7 @@
 # Recall of your own facts on SmolLM2-135M-Instruct: chunk retrieval, the setting chosen on the dev split of the
 # fact benchmark and reported on its test split (docs/results.md), in recall_setting.py. Each line of the memory
 # file is one fact, read on its own. For a prompt, three query heads of layer 17 score every fact against the stored
-# keys and choose the best one; if it holds enough of the prompt's rare tokens (chunk_min_overlap), every layer's
+# keys and choose the best one; if it holds enough of the prompt's rare words (chunk_min_overlap), every layer's
 # attention reads that fact's stored keys and values, laid out just before the prompt, in the same softmax as the
 # prompt.
 # (Not the paper's Type 2 method: the paper's own Vancouver setting is config/smollm2/sample_recall_vancouver.py.)
