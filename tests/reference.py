@@ -331,7 +331,7 @@ def reference_retrieval_attention(q, k, v, store_keys, store_values, knn, entrie
     q_raw . key (at the query's own position) or, with positions and theta, q . rotate(key, position).
     An entry -2 - j is the bookkeeping token j (sink_keys/sink_values [H_kv, P, d]): always read, never ranked.
     window: a sliding-window layer's width; it limits the context (i - window < j <= i), never the memory entries.
-    hidden: in rows that read any entry, the context's first `hidden` positions are read by no query.
+    hidden: in rows that read any entry, the context's first `hidden` positions are read by no later query.
     """
     q, k, v = q.double(), k.double(), v.double()
     q_raw = q if q_raw is None else q_raw.double()
@@ -345,7 +345,7 @@ def reference_retrieval_attention(q, k, v, store_keys, store_values, knn, entrie
             candidates = list(range(K.shape[0])) if entries is None else [i for i in entries[b] if i >= 0]
             sinks = [] if entries is None else [i for i in entries[b] if i <= -2]
             for t in range(T):
-                first = hidden if entries is not None and len(entries[b]) else 0
+                first = hidden if entries is not None and len(entries[b]) and t >= hidden else 0
                 seen = range(max(first, 0 if window is None else t - window + 1), t + 1)
                 logits = [float(q[b, h, t] @ k[b, h, j]) / math.sqrt(d) for j in seen]
                 values = [v[b, h, j] for j in seen]
