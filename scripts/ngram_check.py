@@ -23,8 +23,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from facts import load_facts  # noqa: E402
 from loading import load_model  # noqa: E402
-from memory import MemorySettings, rare_overlap  # noqa: E402
+from memory import MemorySettings  # noqa: E402
 from reading import ngram_rarity, token_rarity  # noqa: E402
+from tasks.facts import check_share  # noqa: E402
 from relevance import KEYS, NEIGHBOUR_QUANTILE, recall_setting  # noqa: E402
 
 NS, POWERS = (3, 4, 5), (1, 2, 3)
@@ -32,16 +33,8 @@ NS, POWERS = (3, 4, 5), (1, 2, 3)
 
 def shares(tokenizer, rarity, power, facts, skip):
     """[3, F] the share of each question, paraphrase and neighbour's rarity that its own fact holds."""
-    out = []
-    for key in KEYS:
-        row = []
-        for f in facts:
-            prompt = torch.tensor([tokenizer.prompt(f[key])])[:, skip:]
-            chunk = torch.tensor(tokenizer.encode(f["memory"]))
-            row.append(rare_overlap(prompt, torch.zeros(1, 1, dtype=torch.long), chunk, [0], [len(chunk)], rarity,
-                                    power)[0, 0])
-        out.append(torch.stack(row))
-    return torch.stack(out)
+    return torch.tensor([[check_share(tokenizer, f[key], f["memory"], rarity, power, skip) for f in facts]
+                         for key in KEYS])
 
 
 def main():

@@ -77,14 +77,21 @@ def bm25_best(texts, queries):
     return [int(r[0]) for r in found]
 
 
+def check_share(tokenizer, prompt, text, rarity, power, skip=1):
+    """memory.rare_overlap of one prompt (a string, as the method sees it: tokenizer.prompt, positions skip..)
+    against one text: the share of the prompt's rarity the text holds."""
+    ids = torch.tensor([tokenizer.prompt(prompt)])[:, skip:]
+    chunk = torch.tensor(tokenizer.encode(text))
+    return float(rare_overlap(ids, torch.zeros(1, 1, dtype=torch.long), chunk, [0], [len(chunk)], rarity,
+                              power)[0, 0])
+
+
 def passes_check(model, tokenizer, prompt, text, settings):
     """The method's relevance check (memory.rare_overlap, chunk_min_overlap) on a text chosen by another chooser:
     does the text hold enough of the prompt's rare tokens? What makes BM25-in-context comparable with the method."""
-    ids = torch.tensor([tokenizer.prompt(prompt)])[:, settings.chunk_skip:]
-    chunk = torch.tensor(tokenizer.encode(text))
-    share = rare_overlap(ids, torch.zeros(1, 1, dtype=torch.long), chunk, [0], [len(chunk)],
-                         rarity_for(settings, tokenizer, model), settings.chunk_rarity_power)
-    return bool(share[0, 0] >= settings.chunk_min_overlap)
+    share = check_share(tokenizer, prompt, text, rarity_for(settings, tokenizer, model), settings.chunk_rarity_power,
+                        settings.chunk_skip)
+    return share >= settings.chunk_min_overlap
 
 
 PROMPT_KEYS = ("question", "paraphrase", "neighbour")
