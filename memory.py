@@ -13,6 +13,7 @@ FAISS: it only calls the store's methods).
 
 import math
 import re
+import weakref
 from dataclasses import dataclass, field, make_dataclass, replace
 
 import torch
@@ -73,6 +74,11 @@ SETTINGS = dict(
                        "the rest by the rare tokens the texts read so far brought (next_hop; 2: a question whose "
                        "answer needs two facts)"),
     chunk_skip=Setting(1, at_least(0), "the prompt's first positions, alike in every prompt, score no chunk"),
+    chunk_hub_k=Setting(0, at_least(0), "choose by each chunk's score minus its typical score, the mean of its "
+                        "chunk_hub_k best scores over reference prompts (openings of real prose that no store holds; "
+                        "chunk_typical): CSLS's hubness term, so that a long chunk, with more chances of a high best "
+                        "match, is not chosen for every prompt; 0 = the raw score"),
+    chunk_hub_prompts=Setting(200, at_least(1), "chunk_hub_k > 0: how many reference prompts (reading.hub_prompts)"),
     chunk_backend=Setting("torch", one_of("torch", "lancedb"), "what scores the chunks: 'torch' (exact, the "
                           "chooser's keys in RAM) or 'lancedb' (LanceDB's multivector search, embedded; a table of "
                           "the chunks in the store's directory)"),
@@ -130,6 +136,11 @@ class _SettingsMethods:
             raise MemorySettingsError("chunk_min_overlap checks chosen chunks: it needs chunk_select > 0")
         if self.chunk_backend != "torch" and not self.chunk_select:
             raise MemorySettingsError(f"chunk_backend={self.chunk_backend!r} scores chunks: it needs chunk_select > 0")
+        if self.chunk_hub_k and not self.chunk_select:
+            raise MemorySettingsError("chunk_hub_k corrects the chunks' scores: it needs chunk_select > 0")
+        if self.chunk_hub_k > self.chunk_hub_prompts:
+            raise MemorySettingsError(f"chunk_hub_k = {self.chunk_hub_k} best scores of chunk_hub_prompts = "
+                                      f"{self.chunk_hub_prompts} reference prompts: give chunk_hub_k <= chunk_hub_prompts")
         if self.mem_position == "before" and not self.chunk_select:
             raise MemorySettingsError("mem_position='before' lays out chosen chunks: it needs chunk_select > 0")
         if self.mem_hide_start and (self.mem_position != "before" or not self.mem_sink):
@@ -169,6 +180,7 @@ class Memory:
     recomputed: tuple = None  # a kv='recompute' store: the chosen rows [U] and their {layer: keys, values [H_kv, U, d]}
     rarity: object = None  # what chunk_min_overlap weighs the prompt by (reading.rarity_for): [vocab] each token's
     # rarity (idf over real prose, reading.token_rarity), or an NgramRarity (chunk_overlap_by = 'char_ngrams')
+    hub: object = None  # chunk_hub_k > 0: the reference prompts of the hubness term (HubPrompts; reading.hub_prompts)
 
     def __post_init__(self):
         self.mode = self.mode or self.settings.memory_mode
@@ -516,7 +528,10 @@ def choose_chunks(model, idx, memory):
     s, store = memory.settings, memory.store
     _, starts, lengths = store.chunks(s.chunk_by, s.chunk_size)
     rows, inverse = torch.unique(idx, dim=0, return_inverse=True)  # seeds share their prompt: score it once
-    best, top = chunk_score(model, rows, memory).topk(min(s.chunk_select, len(starts)), dim=-1)  # [R, c], best first
+    score = chunk_score(model, rows, memory)  # [R, C]
+    if s.chunk_hub_k:
+        score = score - chunk_typical(model, memory)
+    best, top = score.topk(min(s.chunk_select, len(starts)), dim=-1)  # [R, c], best first
     read = passes_check(memory, rows[:, s.chunk_skip:], best, top, starts, lengths)
     hops = [(best, top, read)]
     for _ in range(s.chunk_hops - 1):
@@ -533,15 +548,64 @@ def choose_chunks(model, idx, memory):
                    entries=entries, recomputed=recomputed)
 
 
-def chunk_score(model, rows, memory):
+def chunk_score(model, rows, memory, queries=None):
     """Every chunk's score for each prompt of rows [R, T]: the best match among its tokens, averaged over the
-    chooser's queries, heads and layers. Returns [R, C]."""
+    chooser's queries, heads and layers (queries: chooser_queries' output for rows, if already at hand). [R, C]."""
     s, store = memory.settings, memory.store
-    score, terms = torch.zeros(len(rows), len(store.chunks(s.chunk_by, s.chunk_size)[1])), 0
-    for layer, kv, queries in chooser_queries(model, rows, s, store.meta["n_head"]):
-        score += store.chunk_scores(layer, kv, queries, s.chunk_by, s.chunk_size, s.chunk_backend)
-        terms += queries.shape[1]
+    score, terms = 0, 0
+    for layer, kv, q in queries if queries is not None else chooser_queries(model, rows, s, store.meta["n_head"]):
+        score = score + store.chunk_scores(layer, kv, q, s.chunk_by, s.chunk_size, s.chunk_backend)
+        terms += q.shape[1]
     return score / terms
+
+
+@dataclass
+class HubPrompts:
+    """The reference prompts of the chooser's hubness term (chunk_hub_k > 0; reading.hub_prompts): token ids of
+    openings of real prose that no store holds, and, per model and chooser, their queries (read once: a store's
+    typical scores then cost one comparison of those queries with the store's keys)."""
+    prompts: list = field(repr=False)  # [P] lists of token ids
+    _queries: object = field(default_factory=weakref.WeakKeyDictionary, repr=False)  # model -> {chooser: [P] lists}
+
+    def __post_init__(self):
+        self.key = tuple(tuple(p) for p in self.prompts)  # what names them in a store's cache (chunk_typical)
+
+    def queries(self, model, s, n_kv_head):
+        chooser = (tuple(s.chunk_layers), s.chunk_heads and tuple(s.chunk_heads), s.chunk_skip)
+        mine = self._queries.setdefault(model, {})
+        if chooser not in mine:
+            device = next(model.parameters()).device
+            mine[chooser] = [list(chooser_queries(model, torch.tensor([p], device=device), s, n_kv_head))
+                             for p in self.prompts]
+        return mine[chooser]
+
+
+def chunk_typical(model, memory):
+    """
+    Each chunk's typical score [C] (chunk_hub_k > 0): the mean of its chunk_hub_k best chooser scores (chunk_score,
+    exact: the torch backend) over the reference prompts memory.hub (HubPrompts), openings of real prose that no
+    store holds. CSLS's hubness term (Conneau et al. 2018): a chunk that matches every prompt well, as a long one
+    does with its many chances of a high best match, has a high typical score, and choose_chunks subtracts it.
+    Computed once per store and chooser (MemoryStore.derived), again after an append; a forgotten chunk's is 0 (it
+    is never chosen).
+    """
+    s, store, hub = memory.settings, memory.store, memory.hub
+    if hub is None:
+        raise MemorySettingsError("chunk_hub_k scores each chunk against reference prompts: build the Memory with "
+                                  "hub=reading.hub_prompts(settings, tokenizer)")
+    if s.chunk_hub_k > len(hub.prompts):
+        raise MemorySettingsError(f"chunk_hub_k = {s.chunk_hub_k} best scores over {len(hub.prompts)} reference "
+                                  "prompts: give chunk_hub_k <= chunk_hub_prompts")
+    exact = Memory(store, replace(s, chunk_backend="torch"))
+
+    def make():
+        queries = hub.queries(model, s, store.meta["n_head"])
+        scores = torch.cat([chunk_score(model, None, exact, q) for q in queries])  # [P, C]
+        typical = scores.topk(s.chunk_hub_k, dim=0).values.mean(0)
+        return torch.where(typical.isfinite(), typical, torch.zeros_like(typical))
+    chooser = (s.chunk_by, s.chunk_size, tuple(s.chunk_layers), s.chunk_heads and tuple(s.chunk_heads), s.chunk_skip,
+               s.chunk_hub_k, hub.key)
+    return store.derived(("typical", chooser), make)
 
 
 def passes_check(memory, prompts, best, top, starts, lengths):

@@ -8,13 +8,14 @@ store's. Above store.py (the data), beside disk.py (where the parts go).
 import collections
 import itertools
 import math
+import random
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from loading import weights_fingerprint
-from memory import NgramRarity, char_ngrams
+from memory import HubPrompts, NgramRarity, char_ngrams
 from store import FORMAT_VERSION, MemoryStore, MemoryStoreError, check_store
 
 KV_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -94,6 +95,36 @@ def rarity_for(settings, tokenizer, model):
         _RARITY[key] = (ngram_rarity(tokenizer, settings.chunk_ngram) if by_ngrams
                         else token_rarity(tokenizer, model.config.vocab_size))
     return _RARITY[key]
+
+
+HUB_OPENING_WORDS = 12  # a reference prompt: a prose text's first words, about a question's length
+
+
+def hub_prompts(settings, tokenizer, texts=None):
+    """The reference prompts of the chooser's hubness term (chunk_hub_k > 0; memory.chunk_typical), else None:
+    chunk_hub_prompts openings (a new line and the first HUB_OPENING_WORDS words) of texts of real prose drawn at
+    random, always the same (default: the prose of token_rarity), as token ids of prompts: a memory.HubPrompts."""
+    if not settings.chunk_hub_k:
+        return None
+    key = tokenizer.name, settings.chunk_hub_prompts
+    if texts is None and key in _HUB:
+        return _HUB[key]
+    prose = RARITY_TEXT.read_text().splitlines() if texts is None else texts
+    if settings.chunk_hub_prompts > len(prose):
+        raise MemoryStoreError(f"chunk_hub_prompts = {settings.chunk_hub_prompts}: the prose has {len(prose)} texts")
+    drawn = random.Random(0).sample(prose, settings.chunk_hub_prompts)
+    prompts = HubPrompts([tokenizer.prompt("\n" + " ".join(t.split()[:HUB_OPENING_WORDS])) for t in drawn])
+    if texts is None:
+        _HUB[key] = prompts
+    return prompts
+
+
+_HUB = {}  # (tokenizer name, how many) -> the reference prompts of the default prose, drawn once a process
+
+
+def relevance_inputs(settings, tokenizer, model):
+    """What a Memory with these settings needs for its relevance decision: {rarity, hub} (None: unused)."""
+    return dict(rarity=rarity_for(settings, tokenizer, model), hub=hub_prompts(settings, tokenizer))
 
 
 def encode_texts(tokenizer, texts):

@@ -14,7 +14,7 @@ from loading import WeightsUnavailable, load_model
 from memory import (Memory, MemorySettings, MemorySettingsError, explain_trace, method_defaults, rare_overlap,
                     with_chunks)
 from disk import load_store
-from reading import build_store, memory_texts, rarity_for
+from reading import build_store, memory_texts, relevance_inputs
 from store import MemoryStoreError, check_store
 from tasks.sentiment import vader
 
@@ -66,7 +66,7 @@ def main():
             if settings.knn_num[layer] > len(store):
                 print(f"note: k = {settings.knn_num[layer]} in layer {layer} but the store holds {len(store)} "
                       f"tokens; the missing neighbours get weight 0")
-        mem = Memory(store, settings, rarity=rarity_for(settings, tokenizer, model))
+        mem = Memory(store, settings, **relevance_inputs(settings, tokenizer, model))
     elif settings.layers:
         print("note: knn_num is set but no memory is given (memory or mem_store): sampling without memory")
 

@@ -174,6 +174,12 @@ class MemoryStore:
             self._chunks[chunk_by, chunk_size] = (chunk_of, starts.tolist(), lengths.tolist())
         return self._chunks[chunk_by, chunk_size]
 
+    def derived(self, key, make):
+        """A value computed from the stored chunks (memory.chunk_typical): make() once per key, again after extend."""
+        if ("derived", key) not in self._chunks:
+            self._chunks["derived", key] = make()
+        return self._chunks["derived", key]
+
     def __len__(self):
         return len(self.token_ids)
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from facts import answer_ids, answer_score, load_facts  # noqa: E402
 from loading import load_model  # noqa: E402
 from memory import Memory, MemorySettings, choose_chunks  # noqa: E402
-from reading import build_store, rarity_for  # noqa: E402
+from reading import build_store, relevance_inputs  # noqa: E402
 from relevance import recall_setting  # noqa: E402
 
 WAYS = ("context", "context_two_starts", "method", "method_hidden", "method_no_sink", "right_text")
@@ -36,8 +36,8 @@ def main(model_name, split="dev"):
     facts = load_facts(split)
     store = build_store(model, tokenizer, [f["memory"] for f in facts], settings.store_layers,
                         bookkeeping_token=cfg["bookkeeping_token"], progress=False)
-    rarity = rarity_for(settings, tokenizer, model)
-    memories = {way: Memory(store, s, rarity=rarity) for way, s in
+    inputs = relevance_inputs(settings, tokenizer, model)
+    memories = {way: Memory(store, s, **inputs) for way, s in
                 [("method", settings), ("method_hidden", replace(settings, mem_hide_start=1)),
                  ("method_no_sink", replace(settings, mem_sink=False))]}
     start = list(tokenizer.bos)

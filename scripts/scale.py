@@ -28,7 +28,7 @@ from configurator import configure  # noqa: E402
 from generation import generate  # noqa: E402
 from loading import load_model  # noqa: E402
 from memory import Memory, MemorySettings, with_chunks  # noqa: E402
-from reading import rarity_for  # noqa: E402
+from reading import relevance_inputs  # noqa: E402
 
 # -----------------------------------------------------------------------------
 models = ["smollm2", "gemma3"]
@@ -81,7 +81,7 @@ def build(name, n, cfg):
 
 def memory_of(store, settings, tok, model):
     """A Memory of the store with these settings, with the token rarity the relevance check needs."""
-    return Memory(store, settings, rarity=rarity_for(settings, tok, model))
+    return Memory(store, settings, **relevance_inputs(settings, tok, model))
 
 
 def measure(name, n, model, tok, settings, cfg):

@@ -21,7 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from loading import load_model  # noqa: E402
 from memory import Memory, MemorySettings, chunk_score, rare_overlap, store_rarity  # noqa: E402
-from reading import build_store, rarity_for, token_rarity  # noqa: E402
+from reading import build_store, relevance_inputs, token_rarity  # noqa: E402
 from tasks.twohop import load_twohop  # noqa: E402
 from relevance import recall_setting  # noqa: E402
 
@@ -32,7 +32,7 @@ def main(model_name, split="dev"):
     items = load_twohop(split)
     texts = [t for item in items for t in (item["first"], item["second"])]  # text 2i: item i's first fact
     store = build_store(model, tokenizer, texts, settings.store_layers, progress=False)
-    memory = Memory(store, settings, rarity=rarity_for(settings, tokenizer, model))
+    memory = Memory(store, settings, **relevance_inputs(settings, tokenizer, model))
     _, starts, lengths = store.chunks(settings.chunk_by, settings.chunk_size)
     ids, skip, every = store.token_ids, settings.chunk_skip, torch.arange(len(starts))[None]
     by_store = store_rarity(ids, starts, lengths)

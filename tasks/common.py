@@ -8,7 +8,7 @@ import torch
 from configurator import ConfigError, read_text
 from generation import generate
 from memory import SETTINGS, Memory, MemorySettings
-from reading import build_store, memory_texts, rarity_for
+from reading import build_store, memory_texts, relevance_inputs
 from store import check_store
 
 
@@ -98,7 +98,7 @@ def sample_point(point, cfg, model, tokenizer, done, score):
         store = build_store(model, tokenizer, texts, settings.store_layers, cfg["bookkeeping_token"], progress=False)
         check_store(store, model, settings)
         mem = Memory(store.to(cfg["device"]), settings, stats={},
-                     rarity=rarity_for(settings, tokenizer, model))
+                     **relevance_inputs(settings, tokenizer, model))
     runs = []
     for lo in range(0, len(seeds), cfg["batch_size"]):
         batch = seeds[lo:lo + cfg["batch_size"]]

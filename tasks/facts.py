@@ -20,7 +20,7 @@ import disk
 from facts import answer_ids, answer_score, load_facts, stores_for
 from loading import weights_fingerprint
 from memory import Memory, MemorySettings, Setting, choose_chunks, rare_overlap, with_chunks
-from reading import KV_DTYPES, KV_MODES, build_store, rarity_for
+from reading import KV_DTYPES, KV_MODES, build_store, rarity_for, relevance_inputs
 from store import check_store
 from generation import generate
 from tasks.common import digest, first_word_hit, plot_rates, sample_seeds
@@ -211,7 +211,7 @@ def run(cfg, model, tokenizer, done):
                     store = method_store(model, tokenizer, held_texts, settings, cfg)
                     check_store(store, model, settings)
                     memory = Memory(store.to(cfg["device"]), settings,
-                                    rarity=rarity_for(settings, tokenizer, model))
+                                    **relevance_inputs(settings, tokenizer, model))
                     if cfg["plain_text"] and ppl_key not in ppl_done:  # the memory's harm to unrelated text, once an n
                         ppl_done.add(ppl_key)
                         ids = enc(cfg["plain_text"])

@@ -14,7 +14,7 @@ import torch
 from configurator import ConfigError, at_least, ints_at_least
 from generation import generate
 from memory import Memory, MemorySettings, Setting
-from reading import build_store, rarity_for
+from reading import build_store, relevance_inputs
 from tasks.common import digest, plot_rates
 
 SETTINGS = dict(
@@ -78,7 +78,7 @@ def run(cfg, model, tokenizer, done):
                     prompt = tokenizer.prompt(QUESTION)
                     store = build_store(model, tokenizer, texts, settings.store_layers, cfg["bookkeeping_token"],
                                         progress=False)
-                    memory = Memory(store.to(device), settings, rarity=rarity_for(settings, tokenizer, model))
+                    memory = Memory(store.to(device), settings, **relevance_inputs(settings, tokenizer, model))
                 else:  # the question alone
                     prompt, memory = tokenizer.prompt(QUESTION), None
                 y = generate(model, torch.tensor([prompt], device=device), cfg["max_new_tokens"], temperature=0,

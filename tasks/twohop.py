@@ -15,7 +15,7 @@ from configurator import ConfigError
 from facts import answer_ids, answer_score
 from generation import generate
 from memory import Memory, MemorySettings, Setting, choose_chunks
-from reading import build_store, rarity_for
+from reading import build_store, relevance_inputs
 from store import check_store
 from tasks.common import digest, first_word_hit, pyplot, sample_seeds, save
 
@@ -65,7 +65,7 @@ def run(cfg, model, tokenizer, done):
             store = build_store(model, tokenizer, texts, settings.store_layers, progress=False,
                                 bookkeeping_token=cfg["bookkeeping_token"])
             check_store(store, model, settings)
-            memory = Memory(store.to(cfg["device"]), settings, rarity=rarity_for(settings, tokenizer, model))
+            memory = Memory(store.to(cfg["device"]), settings, **relevance_inputs(settings, tokenizer, model))
         for i in todo:
             item = items[i]
             before = f"{item['first']} {item['second']}" if condition == "in_context" else ""

@@ -250,13 +250,15 @@ def rotate_to(x, position, theta):
     return x * cos + torch.cat([-x[d // 2:], x[:d // 2]]) * sin
 
 
-def reference_choose_chunks(queries, store, chunk_layers, chunk_ids, n_chunks, heads=None, skip=1):
+def reference_choose_chunks(queries, store, chunk_layers, chunk_ids, n_chunks, heads=None, skip=1, hub_queries=(),
+                            hub_k=0):
     """queries: {layer: [H, T, d]} one prompt's (pre-rotary) queries. A chunk's score: for every layer, query
     head (of heads; None: all) and position skip.. (all of them in a prompt no longer than skip), the best
-    q . k / sqrt(d) among the chunk's stored tokens; averaged. The n best chunks."""
+    q . k / sqrt(d) among the chunk's stored tokens; averaged. hub_k > 0: minus the mean of the chunk's hub_k best
+    scores over the reference prompts' queries hub_queries (a list of such dicts). The n best chunks."""
     chunks = sorted(set(chunk_ids))
-    scores = []
-    for c in chunks:
+
+    def score(c, queries):
         members = [i for i, x in enumerate(chunk_ids) if x == c]
         total, count = 0.0, 0
         for layer in chunk_layers:
@@ -268,7 +270,12 @@ def reference_choose_chunks(queries, store, chunk_layers, chunk_ids, n_chunks, h
                 for t in range(skip if T > skip else 0, T):
                     total += max(float(q[h, t] @ keys[h // group, i]) / math.sqrt(d) for i in members)
                     count += 1
-        scores.append(total / count)
+        return total / count
+
+    def typical(c):
+        return sum(sorted(score(c, r) for r in hub_queries)[-hub_k:]) / hub_k if hub_k else 0.0
+
+    scores = [score(c, queries) - typical(c) for c in chunks]
     return sorted(chunks, key=lambda c: -scores[chunks.index(c)])[:n_chunks]
 
 
