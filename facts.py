@@ -6,6 +6,7 @@ made by `python facts.py` (data/facts/README.md).
 
     facts = load_facts("dev")                       # list of dicts
     texts = memory_texts(facts, 1000, seed=0)       # the facts' paragraphs, then invented distractors
+    texts = memory_texts(facts, 1282, prose="test")  # ... then real prose, long texts among it
     score = answer_score(model, prompt_ids, answer_ids, memory)   # teacher-forced: log p and rank
 """
 import json
@@ -77,23 +78,55 @@ def distractors(n, seed=0):
     return out
 
 
-def memory_texts(facts, n, seed=0):
+PROSE_DIR = Path(__file__).parent / "data" / "prose"
+LONG_WORDS = 400  # a long prose text: consecutive paragraphs joined to this many words or more
+LONG_SHARE = 11   # prose distractors: one text in LONG_SHARE is long
+
+
+def long_texts(lines, count, rng):
+    """count texts of consecutive lines (paragraphs of one module or two), each joined to LONG_WORDS words or more."""
+    out = []
+    for start in rng.sample(range(len(lines)), count):
+        text, i = lines[start], start + 1
+        while len(text.split()) < LONG_WORDS:
+            text, i = text + " " + lines[i % len(lines)], i + 1
+        out.append(text)
+    return out
+
+
+def prose_distractors(split, n):
+    """n texts of real prose of mixed lengths (data/prose/<split>.txt, Python's docstrings, PSF License): the split's
+    paragraphs of 6-277 words in one fixed shuffled order, and n // LONG_SHARE long texts (500-800 tokens, where a
+    fact takes about 30) after them. Distractors that look like real memories, hubs among them."""
+    lines = (PROSE_DIR / f"{split}.txt").read_text(encoding="utf-8").splitlines()
+    long = n // LONG_SHARE
+    if n - long > len(lines):
+        raise ValueError(f"{n} prose distractors: the {split} prose has {len(lines)} texts (and long ones, a tenth)")
+    shuffled = list(lines)
+    random.Random(0).shuffle(shuffled)  # modules mixed: the file is in module order
+    return shuffled[:n - long] + long_texts(lines, long, random.Random(1))
+
+
+def memory_texts(facts, n, seed=0, prose=None):
     """The texts of an n-fact memory: the benchmark's paragraphs (all of them when n >= len(facts)), then
-    invented distractors up to n. Which facts and the order are fixed by seed."""
+    distractors up to n: invented facts, or (prose: a split's name) real prose (prose_distractors). Which facts
+    and the order are fixed by seed."""
     rng = random.Random(seed)
     texts = [f["memory"] for f in facts]
     rng.shuffle(texts)
-    return texts[:n] + distractors(max(0, n - len(texts)), seed)
+    fill = max(0, n - len(texts))
+    return texts[:n] + (prose_distractors(prose, fill) if prose else distractors(fill, seed))
 
 
-def stores_for(facts, n, seed=0):
+def stores_for(facts, n, seed=0, prose=None):
     """Memories of n facts that together hold every fact of the list: n = 1, each fact alone; n < len(facts),
     the list cut into groups of n (the last group filled up with other facts of the list); n >= len(facts),
-    one memory with all of them and invented distractors. Returns [(texts, [indices of facts held])]."""
+    one memory with all of them and distractors (memory_texts; prose: real prose). Returns [(texts, [indices of
+    facts held])]."""
     if n <= 1:
         return [([f["memory"]], [i]) for i, f in enumerate(facts)]
     if n >= len(facts):
-        return [(memory_texts(facts, n, seed), list(range(len(facts))))]
+        return [(memory_texts(facts, n, seed, prose), list(range(len(facts))))]
     order = list(range(len(facts)))
     random.Random(seed).shuffle(order)
     groups = []

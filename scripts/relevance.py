@@ -26,7 +26,7 @@ the fact, and how often it is the fact and passes. Scores are cached in out/rele
     python scripts/relevance.py gemma3 long    # the store also holds LONG_TEXTS long texts (hubs?)
     python scripts/relevance.py powers         # both models, then chunk_rarity_power chosen on their dev reads
 
-With `long`, the store also holds LONG_TEXTS texts of LONG_WORDS words and more (consecutive paragraphs of the
+With `long`, the store also holds LONG_TEXTS texts of facts.LONG_WORDS words and more (consecutive paragraphs of the
 split's prose, joined: about 500-1,000 tokens each, where a fact takes 30): where a chunk's score is its tokens'
 best matches, a long chunk has more chances of a high one and may be chosen for many prompts (a hub).
 """
@@ -45,7 +45,7 @@ import torch.nn.functional as F_
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from facts import load_facts  # noqa: E402
+from facts import LONG_SHARE, load_facts, prose_distractors  # noqa: E402
 from loading import load_model as load_once  # noqa: E402
 import knn  # noqa: E402
 from memory import Memory, MemorySettings, choose_chunks, chooser_queries, rare_overlap  # noqa: E402
@@ -57,7 +57,7 @@ REFERENCE_PROMPTS = 200  # prose openings scored for r_c
 HUB_K = 10
 load_model = functools.lru_cache(maxsize=1)(load_once)  # the overlaps of every power: one load
 POWERS = (2, 3, 4, 6)  # chunk_rarity_power tried beside 1
-LONG_TEXTS, LONG_WORDS = 100, 400
+LONG_TEXTS = PROSE_IN_STORE // (LONG_SHARE - 1)  # 100: prose_distractors' share of long texts
 NGRAM, NGRAM_POWER = 4, 3  # ngram_overlap: the check on character 4-grams, cubed (chosen by scripts/ngram_check.py)
 KEYS = ("question", "paraphrase", "neighbour")
 NEIGHBOUR_QUANTILE = 0.9  # a threshold passes at most this share of dev neighbour questions against their look-alike
@@ -77,7 +77,7 @@ def opening(text, words=12):
 def score_all(model, tokenizer, store, settings, prompts):
     """[P, C] the chooser's score of every prompt against every chunk of the store."""
     C = len(store.chunks(settings.chunk_by, settings.chunk_size)[1])
-    memory = Memory(store, replace(settings, chunk_select=C))  # every chunk's score, best first
+    memory = Memory(store, replace(settings, chunk_select=C, chunk_hub_k=0))  # every chunk's raw score, best first
     out = torch.full((len(prompts), C), float("nan"))
     chunk_of = store.chunks(settings.chunk_by, settings.chunk_size)[0]
     positions = []  # per prompt [Q, C]: each query's best match in each chunk (the chooser's score is their mean)
@@ -92,26 +92,15 @@ def score_all(model, tokenizer, store, settings, prompts):
     return out, positions
 
 
-def long_texts(lines, rng):
-    """LONG_TEXTS texts of consecutive lines (paragraphs of one module or two) joined to LONG_WORDS words or more."""
-    out = []
-    for start in rng.sample(range(len(lines)), LONG_TEXTS):
-        text, i = lines[start], start + 1
-        while len(text.split()) < LONG_WORDS:
-            text, i = text + " " + lines[i % len(lines)], i + 1
-        out.append(text)
-    return out
-
-
 def prose_parts(split, long=False):
-    """The split's prose (data/prose/, shuffled once): the store's (with `long`, long texts after them), the
-    background texts, the reference prompts."""
+    """The split's prose (data/prose/, shuffled once): the store's (with `long`, LONG_TEXTS long texts after them:
+    facts.prose_distractors), the background texts, the reference prompts."""
     lines = (ROOT / "data" / "prose" / f"{split}.txt").read_text().splitlines()
     prose = list(lines)
-    random.Random(0).shuffle(prose)  # modules mixed: the file is in module order
+    random.Random(0).shuffle(prose)  # modules mixed: the file is in module order, as prose_distractors shuffles it
     rest = prose[PROSE_IN_STORE + BACKGROUND:]
-    extra = long_texts(lines, random.Random(1)) if long else []
-    return (prose[:PROSE_IN_STORE] + extra, prose[PROSE_IN_STORE:PROSE_IN_STORE + BACKGROUND],
+    in_store = prose_distractors(split, PROSE_IN_STORE + LONG_TEXTS) if long else prose[:PROSE_IN_STORE]
+    return (in_store, prose[PROSE_IN_STORE:PROSE_IN_STORE + BACKGROUND],
             [opening(t) for t in rest[:REFERENCE_PROMPTS]])
 
 

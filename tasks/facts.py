@@ -17,7 +17,7 @@ import torch
 
 from configurator import ConfigError, at_least, ints_at_least, one_of, read_text
 import disk
-from facts import answer_ids, answer_score, load_facts, stores_for
+from facts import answer_ids, answer_score, load_facts, prose_distractors, stores_for
 from loading import weights_fingerprint
 from memory import Memory, MemorySettings, Setting, choose_chunks, rare_overlap, with_chunks
 from reading import KV_DTYPES, KV_MODES, build_store, rarity_for, relevance_inputs
@@ -27,8 +27,11 @@ from tasks.common import digest, first_word_hit, plot_rates, sample_seeds
 
 SETTINGS = dict(
     facts_split=Setting("dev", None, "'dev' (tune on it), 'test' (report on it) or a .jsonl path"),
-    fact_counts=Setting([1, 10, 100, 1000], ints_at_least(1), "memories of n facts (the benchmark's, then invented "
+    fact_counts=Setting([1, 10, 100, 1000], ints_at_least(1), "memories of n facts (the benchmark's, then "
                         "distractors)"),
+    distractors=Setting("invented", one_of("invented", "prose"), "what fills a memory up to n texts: invented facts "
+                        "of the benchmark's shape, or the split's real prose of mixed lengths, one text in 11 long "
+                        "(facts.prose_distractors)"),
     num_facts=Setting(0, at_least(0), "use only the first num_facts of the split (0: all)"),
     num_seeds=Setting(100, at_least(0), "continuations sampled per fact (0: teacher-forced scores only)"),
     sample_facts=Setting(0, at_least(0), "sample for the first sample_facts facts only (0: all); every fact gets "
@@ -58,7 +61,13 @@ def check(cfg):
     if "method" in cfg["conditions"] and not MemorySettings.of(cfg).layers:
         raise ConfigError("the 'method' condition needs knn_num with k > 0 in some layer")
     try:
-        load_facts(cfg["facts_split"])
+        facts = load_facts(cfg["facts_split"])
+        if cfg["distractors"] == "prose":
+            if cfg["facts_split"] not in ("dev", "test"):
+                raise ValueError("distractors='prose' fills the memory with the split's own prose (data/prose/): "
+                                 "facts_split must be 'dev' or 'test'")
+            for n in cfg["fact_counts"]:
+                prose_distractors(cfg["facts_split"], max(0, n - len(facts)))  # enough prose? (one line if not)
     except (FileNotFoundError, ValueError) as e:
         raise ConfigError(str(e))
 
@@ -174,18 +183,20 @@ def run(cfg, model, tokenizer, done):
     sampled = set(range(cfg["sample_facts"] if cfg["sample_facts"] else len(facts))) if cfg["num_seeds"] else set()
     ppl_done = set()  # the n whose unrelated-text perplexity is measured (with the first memory of n facts)
     for n in cfg["fact_counts"]:
-        for held_texts, held in stores_for(facts, n, cfg["seed"]):
+        prose = cfg["distractors"] == "prose"
+        label = f"{n}+prose" if prose else n  # in record keys: the memory's n and what fills it up
+        for held_texts, held in stores_for(facts, n, cfg["seed"], cfg["facts_split"] if prose else None):
             for condition in cfg["conditions"]:
                 if condition in ("question", "in_context") and n != cfg["fact_counts"][0]:
                     continue  # the same whatever the memory holds: run once
                 if condition in ("all_in_context", "bm25") and n == 1:
                     continue  # with one paragraph both are the paragraph in the context: in_context
                 checked = condition in ("method", "bm25_checked")  # results that depend on the method's settings
-                keys = {i: f"{settings_key if checked else base_key}|{n}|{condition}|"
+                keys = {i: f"{settings_key if checked else base_key}|{label}|{condition}|"
                            f"{facts[i]['question']}" for i in held}
                 todo = [i for i in held if keys[i] not in done]
                 yield from (done[keys[i]] for i in held if keys[i] in done)
-                ppl_key = f"{settings_key}|{n}|plain_perplexity"
+                ppl_key = f"{settings_key}|{label}|plain_perplexity"
                 if condition == "method" and ppl_key in done and ppl_key not in ppl_done:
                     ppl_done.add(ppl_key)
                     yield done[ppl_key]
