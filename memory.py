@@ -75,9 +75,9 @@ SETTINGS = dict(
                        "answer needs two facts)"),
     chunk_skip=Setting(1, at_least(0), "the prompt's first positions, alike in every prompt, score no chunk"),
     chunk_hub_k=Setting(0, at_least(0), "choose by each chunk's score minus its typical score, the mean of its "
-                        "chunk_hub_k best scores over reference prompts (openings of real prose that no store holds; "
-                        "chunk_typical): CSLS's hubness term, so that a long chunk, with more chances of a high best "
-                        "match, is not chosen for every prompt; 0 = the raw score"),
+                        "chunk_hub_k best scores over reference prompts (openings of lines of real prose, the "
+                        "same for every store; chunk_typical): CSLS's hubness term, so that a long chunk, with more "
+                        "chances of a high best match, is not chosen for every prompt; 0 = the raw score"),
     chunk_hub_prompts=Setting(200, at_least(1), "chunk_hub_k > 0: how many reference prompts (reading.hub_prompts)"),
     chunk_backend=Setting("torch", one_of("torch", "lancedb"), "what scores the chunks: 'torch' (exact, the "
                           "chooser's keys in RAM) or 'lancedb' (LanceDB's multivector search, embedded; a table of "
