@@ -7,7 +7,8 @@ of other prose texts, in no store) against the same texts. From those scores, ea
 
     raw           s(q, c)                                   (the old gate: chunk_min_score on it)
     prompt        s(q, c) - r_q,  r_q = mean of q's HUB_K best scores over background prose texts
-    chunk         s(q, c) - r_c,  r_c = mean of c's HUB_K best scores over the reference prompts
+    chunk         s(q, c) - r_c,  r_c = mean of c's HUB_K best scores over the reference prompts (built in since:
+                  chunk_hub_k, memory.chunk_typical; this script scores the raw chooser, chunk_hub_k = 0)
     csls          s(q, c) - r_q - r_c                       (CSLS, Conneau et al. 2018, for late interaction)
     rare_overlap  memory.rare_overlap of q with its chooser's choice (the relevance check, chunk_min_overlap)
     rare_overlap^p  the same with each token's rarity to the power p (chunk_rarity_power), p in POWERS
