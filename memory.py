@@ -562,7 +562,7 @@ def chunk_score(model, rows, memory, queries=None):
 @dataclass
 class HubPrompts:
     """The reference prompts of the chooser's hubness term (chunk_hub_k > 0; reading.hub_prompts): token ids of
-    openings of real prose that no store holds, and, per model and chooser, their queries (read once: a store's
+    openings of lines of real prose (the same for every store), and, per model and chooser, their queries (read once: a store's
     typical scores then cost one comparison of those queries with the store's keys)."""
     prompts: list = field(repr=False)  # [P] lists of token ids
     _queries: object = field(default_factory=weakref.WeakKeyDictionary, repr=False)  # model -> {chooser: [P] lists}
@@ -583,8 +583,8 @@ class HubPrompts:
 def chunk_typical(model, memory):
     """
     Each chunk's typical score [C] (chunk_hub_k > 0): the mean of its chunk_hub_k best chooser scores (chunk_score,
-    exact: the torch backend) over the reference prompts memory.hub (HubPrompts), openings of real prose that no
-    store holds. CSLS's hubness term (Conneau et al. 2018): a chunk that matches every prompt well, as a long one
+    exact: the torch backend) over the reference prompts memory.hub (HubPrompts), openings of lines of real prose,
+    the same for every store (a dev store may hold those lines: test stores do not). CSLS's hubness term (Conneau et al. 2018): a chunk that matches every prompt well, as a long one
     does with its many chances of a high best match, has a high typical score, and choose_chunks subtracts it.
     Computed once per store and chooser (MemoryStore.derived), again after an append; a forgotten chunk's is 0 (it
     is never chosen).
