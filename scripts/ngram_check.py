@@ -8,13 +8,17 @@ question, paraphrase and neighbour question against its own fact (n = 1), the sh
     char_ngrams   the character n-grams of its lower-cased words (reading.ngram_rarity), n in NS: the same for
                   every tokenizer, blind to how a name is cut into tokens at a line's start or after a space
 
-each weight to the power p in POWERS. Each threshold is fitted on dev by relevance.py's rule (the 0.9 quantile of
+each weight to the power p in POWERS. Then, on 4-grams cubed, an entity-aware variant (issue 19: "an entity-aware
+check of the prompt's rarest tokens"): the share of each of the prompt's m rarest words (a word's rarity: the mean
+idf of its 4-grams) that the fact holds, the least of them alone and mixed with the share, a x share + (1 - a) x
+least. Each threshold is fitted on dev by relevance.py's rule (the 0.9 quantile of
 dev's neighbour questions against their look-alike fact: at most 1 in 10 reads it) and applied unchanged to test.
 Prints, per way, the share of questions / paraphrases / neighbours that pass on dev and on test, and the way that
 passes the most dev questions + paraphrases summed over both models. No model runs: tokenizers only.
 
     python scripts/ngram_check.py
 """
+import re
 import sys
 from pathlib import Path
 
@@ -23,12 +27,25 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from facts import load_facts  # noqa: E402
 from loading import load_model  # noqa: E402
-from memory import MemorySettings  # noqa: E402
+from memory import MemorySettings, char_ngrams  # noqa: E402
 from reading import ngram_rarity, token_rarity  # noqa: E402
 from tasks.facts import check_share  # noqa: E402
 from relevance import KEYS, NEIGHBOUR_QUANTILE, recall_setting  # noqa: E402
 
 NS, POWERS = (3, 4, 5), (1, 2, 3)
+RAREST, MIXES = (1, 2, 3), (0.25, 0.5, 0.75)  # the entity-aware variant: m rarest words, a
+
+
+def rarest_held(tokenizer, rarity, prompt, text, m, skip):
+    """[m] for each of the prompt's m rarest words (as the method sees the prompt: positions skip..), the share of
+    its n-grams' rarity cubed that the text holds."""
+    words = set(re.findall(r"\w+", tokenizer.decode(tokenizer.prompt(prompt)[skip:]).lower()))
+    grams = {w: char_ngrams(w, rarity.n) for w in words}
+    idf = {w: [rarity.weight(g, 1) for g in gs] for w, gs in grams.items()}
+    held = char_ngrams(tokenizer.decode(tokenizer.encode(text)), rarity.n)
+    rarest = sorted(words, key=lambda w: -sum(idf[w]) / len(idf[w]))[:m]
+    return [sum(rarity.weight(g, 3) for g in grams[w] if g in held) / sum(rarity.weight(g, 3) for g in grams[w])
+            for w in rarest]
 
 
 def shares(tokenizer, rarity, power, facts, skip):
@@ -37,21 +54,53 @@ def shares(tokenizer, rarity, power, facts, skip):
                          for key in KEYS])
 
 
+def fit_and_read(score):
+    """The relevance rule on {split: [3, F] scores}: the threshold passing 1 in 10 dev neighbours, and the share of
+    questions / paraphrases / neighbours it passes on each split."""
+    threshold = score["dev"][2].quantile(NEIGHBOUR_QUANTILE).item()
+    return threshold, {split: (x >= threshold).float().mean(1).tolist() for split, x in score.items()}
+
+
+def row(*cells):
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def read_cells(read):
+    return [" / ".join(f"{v:.3f}" for v in read[split]) for split in ("dev", "test")]
+
+
+def entity_aware(model_name, tokenizer, splits, skip):
+    """The entity-aware variant's table for one tokenizer (4-grams, power 3)."""
+    rarity = ngram_rarity(tokenizer, 4)
+    share = {split: shares(tokenizer, rarity, 3, facts, skip) for split, facts in splits.items()}
+    threshold, read = fit_and_read(share)
+    print(row(model_name, "the share (the method's)", f"{threshold:.3f}", *read_cells(read)))
+    for m in RAREST:
+        least = {split: torch.tensor([[min(rarest_held(tokenizer, rarity, f[key], f["memory"], m, skip))
+                                       for f in facts] for key in KEYS]) for split, facts in splits.items()}
+        threshold, read = fit_and_read(least)
+        print(row(model_name, f"least held of the {m} rarest words", f"{threshold:.3f}", *read_cells(read)))
+        for a in MIXES:
+            threshold, read = fit_and_read({split: a * share[split] + (1 - a) * least[split] for split in splits})
+            print(row(model_name, f"{a} x share + {1 - a} x least, {m} rarest", f"{threshold:.3f}",
+                      *read_cells(read)), flush=True)
+
+
 def main():
     splits = {split: load_facts(split) for split in ("dev", "test")}
     print("| model | counted on | power | threshold (dev) | dev: q / p / n read | test: q / p / n read |")
     print("| --- | --- | ---: | ---: | --- | --- |")
-    dev_sums = {}
+    dev_sums, tokenizers = {}, {}
     for model_name in ("smollm2", "gemma3"):
         model, tokenizer = load_model(model_name)
+        tokenizers[model_name] = tokenizer
         skip = MemorySettings.of(recall_setting(model_name)).chunk_skip
         ways = [("tokens", token_rarity(tokenizer, model.config.vocab_size))] + \
             [(f"char {n}-grams", ngram_rarity(tokenizer, n)) for n in NS]
         for name, rarity in ways:
             for power in POWERS:
                 s = {split: shares(tokenizer, rarity, power, facts, skip) for split, facts in splits.items()}
-                threshold = s["dev"][2].quantile(NEIGHBOUR_QUANTILE).item()
-                read = {split: (x >= threshold).float().mean(1).tolist() for split, x in s.items()}
+                threshold, read = fit_and_read(s)
                 dev_sums[name, power] = dev_sums.get((name, power), 0.0) + read["dev"][0] + read["dev"][1]
                 print(f"| {model_name} | {name} | {power} | {threshold:.3f} | "
                       + " | ".join(" / ".join(f"{v:.3f}" for v in read[split]) for split in ("dev", "test")) + " |",
@@ -59,6 +108,12 @@ def main():
     print("\ndev questions + paraphrases read, summed over both models:")
     for (name, power), total in sorted(dev_sums.items(), key=lambda kv: -kv[1]):
         print(f"  {name}, power {power}: {total:.3f}")
+    print("\nthe entity-aware variant, on 4-grams cubed (questions / paraphrases / neighbours read):\n")
+    print(row("model", "decision", "threshold (dev)", "dev: q / p / n read", "test: q / p / n read"))
+    print(row("---", "---", "---:", "---", "---"))
+    for model_name, tokenizer in tokenizers.items():
+        skip = MemorySettings.of(recall_setting(model_name)).chunk_skip
+        entity_aware(model_name, tokenizer, splits, skip)
 
 
 if __name__ == "__main__":
