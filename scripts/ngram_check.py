@@ -14,7 +14,8 @@ idf of its 4-grams) that the fact holds, the least of them alone and mixed with 
 least. Each threshold is fitted on dev by relevance.py's rule (the 0.9 quantile of
 dev's neighbour questions against their look-alike fact: at most 1 in 10 reads it) and applied unchanged to test.
 Prints, per way, the share of questions / paraphrases / neighbours that pass on dev and on test, and the way that
-passes the most dev questions + paraphrases summed over both models. No model runs: tokenizers only.
+passes the most dev questions + paraphrases summed over both models; last, the dev prompts the share decides
+wrongly (those results.md's fifth part reads from). No model runs: tokenizers only.
 
     python scripts/ngram_check.py
 """
@@ -69,12 +70,19 @@ def read_cells(read):
     return [" / ".join(f"{v:.3f}" for v in read[split]) for split in ("dev", "test")]
 
 
-def entity_aware(model_name, tokenizer, splits, skip):
-    """The entity-aware variant's table for one tokenizer (4-grams, power 3)."""
+def wrong_on_dev(facts, share, threshold):
+    """The dev prompts the share decides wrongly: questions and paraphrases turned away, neighbours let through."""
+    return [(key, f"{v:.2f}", " ".join(f[key].split()), " ".join(f["memory"].split())[:70]) for k, key in enumerate(KEYS)
+            for f, v in zip(facts, share[k].tolist()) if (v >= threshold) == (key == "neighbour")]
+
+
+def entity_aware(model_name, tokenizer, splits, skip, misses):
+    """The entity-aware variant's table for one tokenizer (4-grams, power 3); the share's dev misses into misses."""
     rarity = ngram_rarity(tokenizer, 4)
     share = {split: shares(tokenizer, rarity, 3, facts, skip) for split, facts in splits.items()}
     threshold, read = fit_and_read(share)
     print(row(model_name, "the share (the method's)", f"{threshold:.3f}", *read_cells(read)))
+    misses[model_name] = wrong_on_dev(splits["dev"], share["dev"], threshold)
     for m in RAREST:
         least = {split: torch.tensor([[min(rarest_held(tokenizer, rarity, f[key], f["memory"], m, skip))
                                        for f in facts] for key in KEYS]) for split, facts in splits.items()}
@@ -102,18 +110,23 @@ def main():
                 s = {split: shares(tokenizer, rarity, power, facts, skip) for split, facts in splits.items()}
                 threshold, read = fit_and_read(s)
                 dev_sums[name, power] = dev_sums.get((name, power), 0.0) + read["dev"][0] + read["dev"][1]
-                print(f"| {model_name} | {name} | {power} | {threshold:.3f} | "
-                      + " | ".join(" / ".join(f"{v:.3f}" for v in read[split]) for split in ("dev", "test")) + " |",
-                      flush=True)
+                print(row(model_name, name, power, f"{threshold:.3f}", *read_cells(read)), flush=True)
     print("\ndev questions + paraphrases read, summed over both models:")
     for (name, power), total in sorted(dev_sums.items(), key=lambda kv: -kv[1]):
         print(f"  {name}, power {power}: {total:.3f}")
     print("\nthe entity-aware variant, on 4-grams cubed (questions / paraphrases / neighbours read):\n")
     print(row("model", "decision", "threshold (dev)", "dev: q / p / n read", "test: q / p / n read"))
     print(row("---", "---", "---:", "---", "---"))
+    misses = {}
     for model_name, tokenizer in tokenizers.items():
         skip = MemorySettings.of(recall_setting(model_name)).chunk_skip
-        entity_aware(model_name, tokenizer, splits, skip)
+        entity_aware(model_name, tokenizer, splits, skip, misses)
+    print("\nthe dev prompts the share (4-grams cubed) decides wrongly, with their share and the start of their fact:\n")
+    print(row("model", "prompt", "share", "prompt text", "fact"))
+    print(row("---", "---", "---:", "---", "---"))
+    for model_name, wrong in misses.items():
+        for cells in wrong:
+            print(row(model_name, *cells))
 
 
 if __name__ == "__main__":
