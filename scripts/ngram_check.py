@@ -72,17 +72,17 @@ def read_cells(read):
 
 def wrong_on_dev(facts, share, threshold):
     """The dev prompts the share decides wrongly: questions and paraphrases turned away, neighbours let through."""
-    return [(key, f"{v:.2f}", " ".join(f[key].split()), " ".join(f["memory"].split())[:70]) for k, key in enumerate(KEYS)
-            for f, v in zip(facts, share[k].tolist()) if (v >= threshold) == (key == "neighbour")]
+    return [(key, f"{v:.2f}", " ".join(f[key].split()), " ".join(f["memory"].split())[:70])
+            for k, key in enumerate(KEYS) for f, v in zip(facts, share[k].tolist())
+            if (v >= threshold) == (key == "neighbour")]
 
 
-def entity_aware(model_name, tokenizer, splits, skip, misses):
-    """The entity-aware variant's table for one tokenizer (4-grams, power 3); the share's dev misses into misses."""
+def entity_aware(model_name, tokenizer, splits, skip):
+    """Prints the entity-aware variant's table for one tokenizer (4-grams, power 3); returns the share's dev misses."""
     rarity = ngram_rarity(tokenizer, 4)
     share = {split: shares(tokenizer, rarity, 3, facts, skip) for split, facts in splits.items()}
-    threshold, read = fit_and_read(share)
-    print(row(model_name, "the share (the method's)", f"{threshold:.3f}", *read_cells(read)))
-    misses[model_name] = wrong_on_dev(splits["dev"], share["dev"], threshold)
+    share_threshold, read = fit_and_read(share)
+    print(row(model_name, "the share (the method's)", f"{share_threshold:.3f}", *read_cells(read)))
     for m in RAREST:
         least = {split: torch.tensor([[min(rarest_held(tokenizer, rarity, f[key], f["memory"], m, skip))
                                        for f in facts] for key in KEYS]) for split, facts in splits.items()}
@@ -92,6 +92,7 @@ def entity_aware(model_name, tokenizer, splits, skip, misses):
             threshold, read = fit_and_read({split: a * share[split] + (1 - a) * least[split] for split in splits})
             print(row(model_name, f"{a} x share + {1 - a} x least, {m} rarest", f"{threshold:.3f}",
                       *read_cells(read)), flush=True)
+    return wrong_on_dev(splits["dev"], share["dev"], share_threshold)
 
 
 def main():
@@ -117,11 +118,11 @@ def main():
     print("\nthe entity-aware variant, on 4-grams cubed (questions / paraphrases / neighbours read):\n")
     print(row("model", "decision", "threshold (dev)", "dev: q / p / n read", "test: q / p / n read"))
     print(row("---", "---", "---:", "---", "---"))
-    misses = {}
-    for model_name, tokenizer in tokenizers.items():
-        skip = MemorySettings.of(recall_setting(model_name)).chunk_skip
-        entity_aware(model_name, tokenizer, splits, skip, misses)
-    print("\nthe dev prompts the share (4-grams cubed) decides wrongly, with their share and the start of their fact:\n")
+    misses = {model_name: entity_aware(model_name, tokenizer, splits,
+                                       MemorySettings.of(recall_setting(model_name)).chunk_skip)
+              for model_name, tokenizer in tokenizers.items()}
+    print("\nthe dev prompts the share (4-grams cubed) decides wrongly, with their share and the start of their "
+          "fact:\n")
     print(row("model", "prompt", "share", "prompt text", "fact"))
     print(row("---", "---", "---:", "---", "---"))
     for model_name, wrong in misses.items():
