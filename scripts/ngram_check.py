@@ -44,7 +44,8 @@ def rarest_held(tokenizer, rarity, prompt, text, m, skip):
     grams = {w: char_ngrams(w, rarity.n) for w in words}
     idf = {w: [rarity.weight(g, 1) for g in gs] for w, gs in grams.items()}
     held = char_ngrams(tokenizer.decode(tokenizer.encode(text)), rarity.n)
-    rarest = sorted(words, key=lambda w: -sum(idf[w]) / len(idf[w]))[:m]
+    rarest = sorted(words, key=lambda w: (-sum(idf[w]) / len(idf[w]), w))[:m]  # ties by the word: a set's order
+    # changes with PYTHONHASHSEED, and so would the table
     return [sum(rarity.weight(g, 3) for g in grams[w] if g in held) / sum(rarity.weight(g, 3) for g in grams[w])
             for w in rarest]
 
