@@ -1,40 +1,41 @@
 """
 Build a persistent memory store: read memory text through the unmodified model and keep the keys and values of
-the chosen layers, per head, in a directory of append-only segments (disk.py: manifest.json + safetensors).
+the layers the method reads, per head, in a directory of append-only segments (mtm/storage/disk.py). It takes the
+templates of sample.py and evaluate.py (their other settings are ignored), so a store is built as they read it:
 
+    python build_memory.py config/smollm2/sample_recall_my_facts.py --mem_store=stores/my_facts
+    python sample.py config/smollm2/sample_recall_my_facts.py --memory= --mem_store=stores/my_facts
+    python build_memory.py --init_from=gemma3 --memory=FILE:data/my_facts.txt --one_text_per_line=True \
+        --all_layers=True --mem_store=stores/g      # the model's bookkeeping token (Gemma: <bos>), every layer
     python build_memory.py --memory=FILE:data/cats.txt --layers=[6,7,8] --mem_store=stores/cats
     python build_memory.py --memory=FILE:more.txt --mem_store=stores/cats --append=True
-    python sample.py config/sample_gpt2_type_3_method.py --memory= --mem_store=stores/cats
-    python build_memory.py --init_from=smollm2 --memory=FILE:data/my_facts.txt --one_text_per_line=True \
-        --all_layers=True --mem_store=stores/my_facts     # one fact per line: the recall setting (float16)
     python build_memory.py --mem_store=stores/my_facts --forget_texts=[3]         # forget text 3 (from 0) ...
     python build_memory.py --mem_store=stores/my_facts --forget_match="Zorbian"   # ... or every text holding this
     python build_memory.py --mem_store=stores/my_facts --compact=True             # reclaim forgotten texts' space
-    python build_memory.py --init_from=smollm2 --memory=FILE:data/my_facts.txt --one_text_per_line=True \
-        --kv=recompute --layers=[17] --mem_store=stores/my_facts_small  # the chooser's keys only: ~60x smaller
+    python build_memory.py config/smollm2/sample_recall_my_facts.py --kv=recompute --mem_store=stores/small
 """
 import sys
 from pathlib import Path
 
-import disk
 from configurator import ConfigError, configure, read_text
-from loading import WeightsUnavailable, load_model
-from reading import memory_texts
-from store import MemoryStoreError
+from mtm.entry import store_kv_dtype, store_layers_for
+from mtm.loading import WeightsUnavailable, load_model, model_facts
+from mtm.method.settings import MemorySettings, MemorySettingsError, method_defaults, with_facts
+from mtm.storage import disk
+from mtm.storage.reading import memory_texts
+from mtm.storage.store import MemoryStoreError
 
 # -----------------------------------------------------------------------------
 init_from = "smollm2"  # the model the memory is for (as sample.py's default): the store fits only its weights
 memory = ""  # memory text, or FILE:path
 mem_store = "mem_store"  # output directory
-layers = [6, 7, 8]  # layer indices (0-based) to keep keys/values for: the layers where knn_num > 0
-all_layers = False  # True: every layer (what the recall setting, config/smollm2/recall_setting.py, reads)
-bookkeeping_token = "\n"  # creation 2: prepended to each window of text, then dropped ('' = creation 1)
+layers = [6, 7, 8]  # layers (0-based) to keep keys/values for, where no template's knn_num says which
+all_layers = False  # True: every layer (what the recall setting reads)
 index = "flat"  # 'flat' (exact), or FAISS's approximate 'ivf' (or 'hnsw') for very large memories
-kv_dtype = "auto"  # stored keys and values: 'float32', or 'float16' / 'bfloat16' (half the bytes); 'auto':
-# float16 for stores of every layer and kv='recompute' ones (on the fact benchmark's dev split it moved top-1 by 0.000,
-# docs/performance.md), float32 for the paper's few-layer stores (their results are float32's)
-kv = "stored"  # 'stored': keys and values of `layers`; 'recompute': the keys of `layers` (the chooser's,
-# chunk_layers) and the token ids only: chunk retrieval reads its chosen chunks again (kept: the windows' layout)
+kv_dtype = "auto"  # stored keys and values: 'float32', 'float16' or 'bfloat16'; 'auto': float16 for stores of every
+# layer and kv='recompute' ones, float32 for the paper's few-layer stores (mtm.entry.store_kv_dtype)
+kv = "stored"  # 'stored': keys and values of the layers; 'recompute': the keys of the chooser's layers (chunk_layers)
+# and the token ids only: chunk retrieval reads its chosen chunks again
 append = False  # True: add the text to the existing store at mem_store (new segments only)
 one_text_per_line = False  # each non-empty line is its own text (a fact), read on its own: one chunk each
 forget_texts = []  # text numbers (from 0) to forget: never chosen, searched or read again
@@ -42,11 +43,13 @@ forget_match = ""  # forget every text that holds this string
 compact = False  # True: rewrite the segments that hold forgotten texts without them
 device = "cpu"
 dtype = "float32"
+# the method's settings (mtm/method/settings.py): a template's knn_num and chunk settings say which layers to keep
 # -----------------------------------------------------------------------------
 
 
 def main():
-    configure(globals())
+    cfg = with_facts(configure(globals(), more=method_defaults(), others_in_templates=True), model_facts(init_from))
+    settings = MemorySettings.of(dict(cfg, knn_num=cfg["knn_num"] or [0]))
     if forget_texts or forget_match or compact:
         if memory:
             raise ConfigError("give memory text to build or append, or forget_texts / forget_match / compact, not both")
@@ -64,10 +67,11 @@ def main():
     if append:
         store = disk.append_on_disk(Path(mem_store), model, tokenizer, texts)
     else:
-        chosen = list(range(model.config.n_layer)) if all_layers else layers
-        dtype_kv = kv_dtype if kv_dtype != "auto" else "float16" if all_layers or kv == "recompute" else "float32"
-        store = disk.build_on_disk(Path(mem_store), model, tokenizer, texts, chosen, bookkeeping_token, index, dtype_kv,
-                                   kv=kv)
+        n_layer = model.config.n_layer
+        chosen = (list(range(n_layer)) if all_layers else store_layers_for(settings, kv) if any(settings.knn_num)
+                  else layers)
+        store = disk.build_on_disk(Path(mem_store), model, tokenizer, texts, chosen, settings.bookkeeping_token,
+                                   index, store_kv_dtype(kv_dtype, chosen, n_layer, kv), kv=kv)
     m = store.meta
     size = sum(f.stat().st_size for f in Path(mem_store).iterdir())
     print(f"memory store {mem_store}: {len(store)} tokens stored per layer and head, in {len(store.segments)} "
@@ -81,5 +85,5 @@ def main():
 if __name__ == "__main__":
     try:
         main()
-    except (ConfigError, MemoryStoreError, WeightsUnavailable) as e:
+    except (ConfigError, MemoryStoreError, MemorySettingsError, WeightsUnavailable) as e:
         sys.exit(f"error: {e}")

@@ -4,10 +4,13 @@ the top, then calls
 
     configure(globals())
 
-which goes through sys.argv: a bare argument is a config file, executed, whose top-level names
+which goes through sys.argv: a bare argument is a config file (a template), executed, whose top-level names
 override the settings; `--key=value` overrides one setting (value read as a Python literal, or
 taken as a string). A name the script does not have, or a value of the wrong type, is refused
 with one clear line (ConfigError) instead of being silently ignored.
+
+A template may start from others: `base = "recall_setting.py"` (or a list of paths, relative to the template's
+folder) applies those files first, in order, then the template's own names.
 """
 
 import ast
@@ -41,17 +44,43 @@ def settings_of(namespace):
     return {k: v for k, v in namespace.items() if not k.startswith("_") and isinstance(v, plain)}
 
 
+def template_updates(path, seen=()):
+    """A template's settings, its bases' first: [(where, {name: value})]. A template is plain assignments."""
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found")
+    if path.resolve() in seen:
+        raise ConfigError(f"{path}: its bases lead back to it")
+    loaded = {}
+    try:
+        exec(compile(path.read_text(), str(path), "exec"), loaded)
+    except Exception as e:  # a template is the user's code: say where it broke, in one line
+        raise ConfigError(f"{path}: {type(e).__name__}: {e}")
+    own = {k: v for k, v in loaded.items() if not k.startswith("_") and not callable(v) and
+           type(v).__name__ != "module"}
+    bases = own.pop("base", [])
+    if not isinstance(bases, (str, list)) or not all(isinstance(b, str) for b in ([bases] if isinstance(bases, str)
+                                                                                  else bases)):
+        raise ConfigError(f"{path}: base must be a path or a list of paths (relative to its folder)")
+    out = []
+    for b in [bases] if isinstance(bases, str) else bases:
+        out += template_updates(path.parent / b, seen + (path.resolve(),))
+    return out + [(str(path), own)]
+
+
+def template(path):
+    """A template's settings, its bases applied first: {name: value} (Python code that reads a template)."""
+    merged = {}
+    for _, updates in template_updates(Path(path)):
+        merged.update(updates)
+    return merged
+
+
 def updates_of(argv):
-    """Each argument's settings, in order: (where, {name: value}) for a config file (executed) or a --key=value."""
+    """Each argument's settings, in order: (where, {name: value}) for a config file (executed, its bases first) or a
+    --key=value."""
     for arg in argv:
         if not arg.startswith("--"):
-            path = Path(arg)
-            if not path.is_file():
-                raise ConfigError(f"config file {arg} not found")
-            loaded = {"__file__": str(path.resolve())}  # a template may exec a shared file beside it
-            exec(compile(path.read_text(), str(path), "exec"), loaded)
-            yield str(path), {k: v for k, v in loaded.items() if not k.startswith("_") and not callable(v)
-                              and type(v).__name__ != "module"}
+            yield from template_updates(Path(arg))
         else:
             key, eq, text = arg[2:].partition("=")
             if not eq:
@@ -76,22 +105,32 @@ def peek(key, default, argv=None):
     return value
 
 
-def configure(namespace, argv=None, rules=None):
+def configure(namespace, argv=None, rules=None, more=None, others_in_templates=False):
     """Apply config files and --key=value overrides from argv (default sys.argv[1:]) to namespace, in order,
-    then check every value (RULES, and rules: {setting: check}, which replace RULES' checks of those settings)."""
+    then check every value (RULES, and rules: {setting: check}, which replace RULES' checks of those settings).
+    more: {name: default} of settings beyond the namespace's (the method's): in the returned dict only.
+    others_in_templates: a template's settings the script does not have are ignored (build_memory.py reads the
+    templates of sample.py and evaluate.py); a --key=value override of one is still refused.
+    Returns {setting: value} of every setting."""
     argv = sys.argv[1:] if argv is None else argv
-    known = settings_of(namespace)
+    own = settings_of(namespace)
+    known = dict(more or {}, **own)
     for where, updates in updates_of(argv):
         for key, value in updates.items():
-            if isinstance(value, Typed):
+            typed = isinstance(value, Typed)
+            if typed:
                 value, text = value
                 if isinstance(known.get(key), str) and not isinstance(value, str):
                     value = text  # a string setting keeps the text as typed: --start=42
             if key not in known:
+                if others_in_templates and not typed:
+                    continue
                 close = difflib.get_close_matches(key, known, n=3)
                 hint = f" (did you mean {', '.join(close)}?)" if close else ""
                 raise ConfigError(f"{where}: unknown setting '{key}'{hint}")
-            namespace[key] = known[key] = check_value(key, value, known[key], where)
+            known[key] = check_value(key, value, known[key], where)
+            if key in own:
+                namespace[key] = known[key]
     check_values(known, dict(RULES, **(rules or {})))
     return known
 
@@ -120,7 +159,7 @@ def _text_ok(value):
     return None
 
 
-# checks: value -> None (fine) or what is wrong with it. memory.SETTINGS declares the method's with them.
+# checks: value -> None (fine) or what is wrong with it. mtm.method.settings.SETTINGS declares the method's with them.
 
 def ints_at_least(low):
     return lambda v: None if all(isinstance(x, int) and not isinstance(x, bool) and x >= low for x in v) else \
@@ -148,7 +187,7 @@ def between(low, high):
     return lambda v: None if low <= v <= high else f"must be between {low} and {high}"
 
 
-RULES = {  # the scripts' own settings (the method's: memory.SETTINGS, checked by MemorySettings.check)
+RULES = {  # the scripts' own settings (the method's: mtm.method.settings.SETTINGS, checked by MemorySettings.check)
     "num_samples": at_least(1), "max_new_tokens": at_least(1), "batch_size": at_least(1),
     "num_seeds": at_least(1), "temperature": at_least(0), "top_k": at_least(0), "knn": at_least(0),
     "layers": ints_at_least(0), "device": _device_ok, "dtype": one_of("float32", "bfloat16", "float16"),

@@ -19,10 +19,10 @@ import sys
 from pathlib import Path
 
 from configurator import ConfigError, configure, peek, read_text
-from loading import WeightsUnavailable, load_model
-from memory import MemorySettings, MemorySettingsError, method_defaults
-from store import MemoryStoreError
-from tasks import TASKS
+from mtm.loading import WeightsUnavailable, load_model, model_facts
+from mtm.method.settings import MemorySettings, MemorySettingsError, method_defaults, with_facts
+from mtm.storage.store import MemoryStoreError
+from mtm.tasks import TASKS
 
 # -----------------------------------------------------------------------------
 mode = "sentiment"  # a task of tasks/: 'sentiment', 'recall', 'facts', 'passkey', 'twohop' (settings: tasks/<mode>.py)
@@ -30,7 +30,6 @@ init_from = "smollm2"
 out_dir = "out/eval"  # the run directory: results are appended, finished records skipped
 start = "\nCats are horrible"  # the prompt (recall: the question), or FILE:path
 memory = "FILE:data/cats.txt"  # memory text, or FILE:path
-bookkeeping_token = "\n"
 one_text_per_line = False  # each non-empty line of the memory is its own text (one chunk each)
 conditions = ["question", "in_context", "method"]  # recall, facts, passkey: which conditions to run
 num_seeds = 100  # seeds seed, seed + 1, ...
@@ -41,8 +40,7 @@ temperature = 0.8
 top_k = 200
 device = "cpu"
 dtype = "float32"
-# the method at every point, unless the sweep changes it: every setting of memory.SETTINGS, at its default
-globals().update(method_defaults())
+# the method at every point, unless the sweep changes it: every setting of mtm/method/settings.py, at its default
 sweep_key = ""  # '' = one point; a method setting ('mem_frac', 'knn_softmax_influence', ...) or 'layers'
 sweep_values = []
 knn = 5  # k for the layers a 'layers' sweep turns on
@@ -59,7 +57,9 @@ def configured(argv=None):
         raise ConfigError(f"mode = {chosen!r}: must be one of {', '.join(map(repr, TASKS))}")
     task = TASKS[chosen]
     namespace = dict(globals(), **{name: s.default for name, s in task.SETTINGS.items()})
-    cfg = configure(namespace, argv, rules={name: s.check for name, s in task.SETTINGS.items() if s.check})
+    cfg = configure(namespace, argv, rules={name: s.check for name, s in task.SETTINGS.items() if s.check},
+                    more=method_defaults())
+    cfg = with_facts(cfg, model_facts(cfg["init_from"]))
     MemorySettings.of(dict(cfg, knn_num=cfg["knn_num"] or [0]))  # the method's settings: one line if wrong
     cfg["memory"] = read_text(cfg["memory"])
     task.check(cfg)

@@ -9,14 +9,14 @@ import sys
 import torch
 
 from configurator import ConfigError, configure, read_text
-from generation import generate
-from loading import WeightsUnavailable, load_model
-from memory import (Memory, MemorySettings, MemorySettingsError, explain_trace, method_defaults, rare_overlap,
-                    with_chunks)
-from disk import load_store
-from reading import build_store, memory_texts, relevance_inputs
-from store import MemoryStoreError, check_store
-from tasks.sentiment import vader
+from memory import explain_trace, with_chunks
+from mtm.entry import open_memory
+from mtm.generation import generate
+from mtm.loading import WeightsUnavailable, load_model, model_facts
+from mtm.method.relevance import rare_overlap
+from mtm.method.settings import MemorySettings, MemorySettingsError, method_defaults, with_facts
+from mtm.storage.store import MemoryStoreError
+from mtm.tasks.sentiment import vader
 
 # -----------------------------------------------------------------------------
 init_from = "smollm2"  # 'smollm2' or 'gemma3' (embedded), 'gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl', or a local directory
@@ -31,21 +31,20 @@ dtype = "float32"  # 'float32', 'bfloat16' or 'float16'
 # the memory: text read into a store on the fly, or a store made by build_memory.py
 memory = ""  # memory text, or FILE:path; '' = none
 mem_store = ""  # directory of a store from build_memory.py; '' = none
-bookkeeping_token = "\n"  # creation 2: prepended to the memory text, then dropped ('' = creation 1)
-# the method: every setting of memory.SETTINGS (knn_num, mem_frac, ..., each with its default and a line of help)
-globals().update(method_defaults())
 one_text_per_line = False  # memory: each non-empty line is its own text (a fact), read on its own: one chunk each
+kv_dtype = "auto"  # memory read on the fly: its keys and values as build_memory.py would store them
 unadulterated_gpt = False  # also print the continuation without memory, same seed, first
 method_text = ""  # a label for the memory run's output
 show_vader = True  # print the VADER sentiment (compound) of each continuation, the prompt left out
 explain = False  # print which memory entries the method retrieved on the first step (paper Tables 2, 3)
+# the method's settings (knn_num, mem_frac, ...): mtm/method/settings.py, each with its default and a line of help
 # -----------------------------------------------------------------------------
 
 
 def main():
-    configure(globals())
+    cfg = with_facts(configure(globals(), more=method_defaults()), model_facts(init_from))
     torch.manual_seed(seed)
-    settings = MemorySettings.of(globals())
+    settings = MemorySettings.of(cfg)
     if memory and mem_store:
         raise ConfigError("set memory (text read on the fly) or mem_store (a saved store), not both")
     if not read_text(start):
@@ -55,18 +54,14 @@ def main():
     if memory or mem_store:
         if not settings.layers:
             raise ConfigError("a memory is given but knn_num turns the method on in no layer")
-        if mem_store:
-            store = load_store(mem_store)
-        else:
-            texts = memory_texts(read_text(memory), one_text_per_line)
-            store = build_store(model, tokenizer, texts, settings.store_layers, bookkeeping_token)
-        check_store(store, model, settings)
-        store.to(device)
+        texts = read_text(memory) if memory else None
+        mem = open_memory(model, tokenizer, settings, texts=texts, store=mem_store or None,
+                          one_text_per_line=one_text_per_line, kv_dtype=kv_dtype, device=device)
+        store = mem.store
         for layer in settings.layers if settings.retrieval == "blend" else []:
             if settings.knn_num[layer] > len(store):
                 print(f"note: k = {settings.knn_num[layer]} in layer {layer} but the store holds {len(store)} "
                       f"tokens; the missing neighbours get weight 0")
-        mem = Memory(store, settings, **relevance_inputs(settings, tokenizer, model))
     elif settings.layers:
         print("note: knn_num is set but no memory is given (memory or mem_store): sampling without memory")
 
@@ -96,19 +91,19 @@ def main():
                       f"{vader(tokenizer.decode(y[i, len(prompt):].tolist()))['compound']:+.4f}]")
             print("-" * 40)
     if explain and mem and settings.chunk_select:
-        picked = with_chunks(model, x[:1], mem)
-        _, starts, lengths = store.chunks(chunk_by, chunk_size)
-        print(f"=== chunks chosen (best first) by layers {list(chunk_layers)}' queries ===")
-        shares = [None] * picked.chosen.shape[1] if chunk_min_overlap is None else rare_overlap(
-            x[:1, settings.chunk_skip:], picked.chosen[:1], store.token_ids, starts, lengths, mem.rarity,
+        choice = with_chunks(model, x[:1], mem).choice
+        _, starts, lengths = store.chunks(settings.chunk_by, settings.chunk_size)
+        print(f"=== chunks chosen (best first) by layers {list(settings.chunk_layers)}' queries ===")
+        gate, check = settings.chunk_min_score, settings.chunk_min_overlap
+        shares = [None] * choice.chosen.shape[1] if check is None else rare_overlap(
+            x[:1, settings.chunk_skip:], choice.chosen[:1], store.token_ids, starts, lengths, mem.rarity,
             settings.chunk_rarity_power)[0]
-        for c, score, share in zip(picked.chosen[0].tolist(), picked.scores[0].tolist(), shares):
-            gate = "" if chunk_min_score is None else (" read" if score >= chunk_min_score else
-                                                       f" below chunk_min_score {chunk_min_score}: not read")
+        for c, score, share in zip(choice.chosen[0].tolist(), choice.scores[0].tolist(), shares):
+            said = "" if gate is None else (" read" if score >= gate else f" below chunk_min_score {gate}: not read")
             if share is not None:
-                gate += (f"; holds {share:.2f} of the prompt's rarity" +
-                         ("" if share >= chunk_min_overlap else f", below chunk_min_overlap {chunk_min_overlap}: not read"))
-            print(f"chunk {c} (score {score:.2f}{gate}): "
+                said += (f"; holds {share:.2f} of the prompt's rarity" +
+                         ("" if share >= check else f", below chunk_min_overlap {check}: not read"))
+            print(f"chunk {c} (score {score:.2f}{said}): "
                   f"{tokenizer.decode(store.token_ids[starts[c]:starts[c] + lengths[c]].tolist())!r}")
     elif explain and mem:
         mem.trace = []

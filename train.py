@@ -25,13 +25,13 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from tqdm import tqdm
 
-import mqar
-from disk import write_durably
+from mtm.trained import mqar
+from mtm.storage.disk import write_durably
 from configurator import ConfigError, at_least, configure, one_of, settings_of
 from model import GPT, GPTConfig
-from gptm import GPTm
-from peers import PEERS, peer
-from sliding import WindowMemoryGPT
+from mtm.trained.gptm import GPTm
+from mtm.trained.peers import PEERS, peer
+from mtm.trained.sliding import WindowMemoryGPT
 
 # -----------------------------------------------------------------------------
 out_dir = "out/train_full"

@@ -16,7 +16,6 @@ architecture='window_mtm', as Memorizing Transformers train their kNN layer);
 memory matrix with a fixed or a learned sketch).
 """
 import json
-import runpy
 import shutil
 import subprocess
 import sys
@@ -28,18 +27,18 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import mqar  # noqa: E402
-from configurator import configure  # noqa: E402
-from generation import KVCache  # noqa: E402
-from memory import MemorySettings  # noqa: E402
+from mtm.trained import mqar
+from configurator import configure, template  # noqa: E402
+from mtm.generation import KVCache
+from mtm.method.settings import MemorySettings
 from model import GPT  # noqa: E402
-from sliding import SlidingStore, WindowMemoryGPT, forward_parallel, forward_with_memory  # noqa: E402
+from mtm.trained.sliding import SlidingStore, WindowMemoryGPT, forward_parallel, forward_with_memory
 from train import task_name, trained_model  # noqa: E402
 
 # -----------------------------------------------------------------------------
 memories = ["full", "window", "window_mtm", "window_mtm_trained", "memorizing", "block_recurrent", "gptm",
             "gptm_learned"]
-tasks = runpy.run_path(str(REPO / "config" / "train" / "grid_setting.py"))["tasks"]  # [pairs, distance], trained on
+tasks = template(REPO / "config" / "train" / "grid_setting.py")["tasks"]  # [pairs, distance], trained on
 examples = 64  # test examples per task (16 pairs: 1,024 queries)
 mtm_knn = 32  # window_mtm: stored positions each query of the last layer reads
 retrain = False

@@ -20,6 +20,7 @@ def shrink(path, gpt2):
     import evaluate
     import sample
     from configurator import configure
+    from mtm.method.settings import method_defaults
     rel = path.relative_to(REPO)
     if path.name.startswith("eval_"):
         task, cfg = evaluate.configured([str(path)])
@@ -33,7 +34,7 @@ def shrink(path, gpt2):
         if cfg["mode"] in ("sentiment", "recall"):
             args.append("--substitutes=[]" if cfg["mode"] == "recall" and cfg["substitutes"] else "--batch_size=1")
     else:
-        cfg = configure(dict(vars(sample)), [str(path)])
+        cfg = configure(dict(vars(sample)), [str(path)], more=method_defaults())
         args = ["sample.py", str(rel), "--num_samples=1", "--max_new_tokens=2"]
     if cfg["init_from"].startswith("gpt2"):
         args.append(f"--init_from={gpt2}")

@@ -22,13 +22,14 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import disk  # noqa: E402
-import facts  # noqa: E402
-from configurator import configure  # noqa: E402
-from generation import generate  # noqa: E402
-from loading import load_model  # noqa: E402
-from memory import Memory, MemorySettings, with_chunks  # noqa: E402
-from reading import relevance_inputs  # noqa: E402
+from configurator import configure, template  # noqa: E402
+from memory import with_chunks  # noqa: E402
+from mtm.entry import open_memory  # noqa: E402
+from mtm.generation import generate  # noqa: E402
+from mtm.loading import load_model, model_facts  # noqa: E402
+from mtm.method.settings import MemorySettings, with_facts  # noqa: E402
+from mtm.storage import disk  # noqa: E402
+from mtm.tasks import fact_data as facts  # noqa: E402
 
 # -----------------------------------------------------------------------------
 models = ["smollm2", "gemma3"]
@@ -44,10 +45,11 @@ new_tokens = 20
 
 BUILD = """
 import json, resource, sys, time
-import disk, facts
-from loading import load_model
-from memory import MemorySettings
-from tasks.facts import method_store
+from mtm.loading import load_model
+from mtm.method.settings import MemorySettings
+from mtm.storage import disk
+from mtm.tasks import fact_data as facts
+from mtm.tasks.facts import method_store
 name, n, cfg = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
 model, tok = load_model(name)
 (texts, _), = facts.stores_for(facts.load_facts("test"), n, cfg["seed"])
@@ -80,8 +82,8 @@ def build(name, n, cfg):
 
 
 def memory_of(store, settings, tok, model):
-    """A Memory of the store with these settings, with the token rarity the relevance check needs."""
-    return Memory(store, settings, **relevance_inputs(settings, tok, model))
+    """A Memory of the store with these settings (open_memory: with the rarity and hub prompts they need)."""
+    return open_memory(model, tok, settings, store=store)
 
 
 def measure(name, n, model, tok, settings, cfg):
@@ -103,10 +105,10 @@ def measure(name, n, model, tok, settings, cfg):
     plain_s = time.perf_counter() - t
     t = time.perf_counter()
     ungated = replace(settings, chunk_min_score=None, chunk_min_overlap=None)  # the cost of reading: nothing turned away
-    generate(model, ids, new_tokens, 0.8, 200, Memory(store, ungated), gens())
+    generate(model, ids, new_tokens, 0.8, 200, memory_of(store, ungated, tok, model), gens())
     mem_s = time.perf_counter() - t
     one = lambda memory: timed(lambda: generate(model, ids[:1], new_tokens, 0.8, 200, memory, gens()[:1]))
-    plain1_s, mem1_s = one(None), one(Memory(store, ungated))
+    plain1_s, mem1_s = one(None), one(memory_of(store, ungated, tok, model))
     chooser = side_by_side(store, model, tok, settings) if compare_backends else {}
     t = time.perf_counter()
     grown = disk.append_on_disk(path, model, tok, ["Zorbian moss glows a faint green in the caves of Lurr."],
@@ -121,7 +123,7 @@ def measure(name, n, model, tok, settings, cfg):
     return dict(model=name, n=n, kv=kv, tokens=len(store), rate=rate, floor=floor, segments=len(store.segments), build_s=built["seconds"],
                 rss=built["peak_rss_gib"], gib=size / 2**30, bytes_per_token=size / len(store), open_s=open_s,
                 choose_ms=1e3 * choose_s, append_s=append_s, forget_s=forget_s, ratio=mem_s / plain_s,
-                ratio1=mem1_s / plain1_s, chose=int(chosen.chosen[0, 0]), **chooser)
+                ratio1=mem1_s / plain1_s, chose=int(chosen.choice.chosen[0, 0]), **chooser)
 
 
 def matmul_rate(model, tokens=1024, reps=20):
@@ -163,7 +165,7 @@ def side_by_side(store, model, tok, settings):
     for name, s in (("torch", settings), ("lancedb", lance)):
         with_chunks(model, questions[0], memory_of(store, s, tok, model))  # warm
         t = time.perf_counter()
-        picks[name] = [int(with_chunks(model, q, memory_of(store, s, tok, model)).chosen[0, 0]) for q in questions]
+        picks[name] = [int(with_chunks(model, q, memory_of(store, s, tok, model)).choice.chosen[0, 0]) for q in questions]
         seconds[name] = (time.perf_counter() - t) / len(questions)
     same = sum(a == b for a, b in zip(picks["torch"], picks["lancedb"])) / len(questions)
     return dict(lance_table_s=table_s, torch_ms=1e3 * seconds["torch"], lance_ms=1e3 * seconds["lancedb"],
@@ -178,10 +180,8 @@ def main():
     rows = []
     for name in models:
         model, tok = load_model(name)
-        cfg = {}
-        setting = REPO / "config" / name / "recall_setting.py"
-        exec(compile(setting.read_text(), str(setting), "exec"), cfg)
-        cfg = {k: v for k, v in cfg.items() if not k.startswith("__")}
+        # the recall setting, the settings it leaves None (bookkeeping token, chooser) the model's
+        cfg = with_facts(template(REPO / "config" / name / "recall_setting.py"), model_facts(name))
         cfg.update(index="flat", kv_dtype=kv_dtype, kv=kv, stores_dir=str(REPO / out_dir), seed=seed)
         settings = MemorySettings.of(cfg)
         for n in fact_counts:

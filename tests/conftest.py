@@ -27,7 +27,7 @@ def gpt2_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def gpt2(gpt2_dir):
-    from loading import load_model
+    from mtm.loading import load_model
     return load_model(gpt2_dir)  # (model, tokenizer)
 
 
@@ -61,7 +61,7 @@ def llama_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def llama(llama_dir):
     """(model, tokenizer): a byte-level tokenizer fits the tiny vocabulary of 256."""
-    from loading import Tokenizer, from_pretrained
+    from mtm.loading import Tokenizer, from_pretrained
     tokenizer = Tokenizer("bytes", lambda s: list(s.encode()), lambda ids: bytes(ids).decode(errors="replace"))
     return from_pretrained(llama_dir), tokenizer
 
@@ -94,7 +94,7 @@ def gemma_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def gemma(gemma_dir):
     """(model, tokenizer): bytes, and byte 1 standing in for <bos> (what every sequence starts with)."""
-    from loading import Tokenizer, from_pretrained
+    from mtm.loading import Tokenizer, from_pretrained
     tokenizer = Tokenizer("bytes", lambda s: list(s.encode()), lambda ids: bytes(ids).decode(errors="replace"), (1,))
     return from_pretrained(gemma_dir), tokenizer
 

@@ -131,7 +131,7 @@ def test_on_the_command_line(script, args):
 def test_two_appends_at_once_both_land(gpt2_dir, tmp_path):
     """Two build_memory.py --append processes on one store, started together: the lock makes the second wait for
     the first's save, then read the store it left; without the lock both read the old store and one text is lost."""
-    from disk import load_store
+    from mtm.storage.disk import load_store
     store = str(tmp_path / "store")
     build = [sys.executable, "build_memory.py", f"--init_from={gpt2_dir}", "--layers=[1]", f"--mem_store={store}"]
     subprocess.run(build + ["--memory=first text."], cwd=REPO, check=True, capture_output=True, timeout=120)

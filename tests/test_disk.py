@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-import disk
-from disk import append_on_disk, build_on_disk, compact, forget, load_store
-from generation import generate
-from memory import Memory, MemorySettings, with_chunks
-from reading import build_store
-from store import MemoryStore, MemoryStoreError
+from mtm.storage import disk
+from mtm.storage.disk import append_on_disk, build_on_disk, compact, forget, load_store
+from mtm.generation import generate
+from memory import Memory, with_chunks
+from mtm.method.settings import MemorySettings
+from mtm.storage.reading import build_store
+from mtm.storage.store import MemoryStore, MemoryStoreError
 
 TEXTS = ["Cats are wonderful, loving companions.", "Dogs are loyal friends who love long walks in the park.",
          "The river Zembla flows north through the hills of Ord.", "Tea is grown on the slopes of the valley."]
@@ -125,7 +126,7 @@ def test_a_store_of_the_old_format_gets_one_line(tmp_path):
 
 @pytest.mark.parametrize("backend", ["torch", "faiss"])
 def test_forgotten_tokens_are_never_found(backend, monkeypatch):
-    import store as store_module
+    from mtm.storage import store as store_module
     if backend == "faiss":
         monkeypatch.setattr(store_module, "TORCH_SEARCH_MAX", 0)
     g = torch.Generator().manual_seed(0)
@@ -151,7 +152,7 @@ def test_a_forgotten_fact_is_never_read(gpt2, tmp_path):
     prompts = {i: torch.tensor([tok.encode(t.split(" ")[0] + " is")]) for i, t in enumerate(TEXTS)}
     store = load_store(tmp_path / "s")
     before = {i: answer(model, p, Memory(store, CHUNKS)) for i, p in prompts.items()}
-    chosen = {i: int(with_chunks(model, p, Memory(store, CHUNKS)).chosen[0, 0])
+    chosen = {i: int(with_chunks(model, p, Memory(store, CHUNKS)).choice.chosen[0, 0])
               for i, p in prompts.items()}
     victim = chosen[0]
     assert forget(tmp_path / "s", [victim]) == [victim]
@@ -159,7 +160,7 @@ def test_a_forgotten_fact_is_never_read(gpt2, tmp_path):
     assert store.forgotten == {victim} and store.meta["texts"][victim] == TEXTS[victim]  # until compaction
     for i, p in prompts.items():
         now = with_chunks(model, p, Memory(store, CHUNKS))
-        assert int(now.chosen[0, 0]) != victim  # never chosen
+        assert int(now.choice.chosen[0, 0]) != victim  # never chosen
         if chosen[i] != victim:  # the neighbours: the same answer as before
             assert torch.equal(answer(model, p, Memory(store, CHUNKS)), before[i])
     alone = tmp_path / "alone"

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import embedded
+from mtm import embedded
 
 pytestmark = pytest.mark.slow  # a real conversion, ~55 s
 
@@ -49,8 +49,8 @@ def test_conversion_is_keyed_by_the_packages_checksum_and_leaves_no_gguf(built):
 
 
 def test_warm_start_loads_in_seconds_without_converting(built, monkeypatch):
-    from llama import Gemma
-    from loading import load_model
+    from mtm.families.llama import Gemma
+    from mtm.loading import load_model
 
     def boom(*a, **k):
         raise AssertionError("converted again on a warm cache")
@@ -108,9 +108,10 @@ def test_missing_package_says_how_to_install(monkeypatch):
 
 def test_our_gemma_equals_transformers_on_the_real_weights_past_the_window(built, monkeypatch):
     from transformers import Gemma3ForCausalLM
-    from memory import Memory, MemorySettings
-    from reading import build_store
-    from loading import load_model
+    from memory import Memory
+    from mtm.method.settings import MemorySettings
+    from mtm.storage.reading import build_store
+    from mtm.loading import load_model
     monkeypatch.setenv("MTM_CACHE_DIR", str(built["root"]))
     model, tok = load_model("gemma3")
     hf = Gemma3ForCausalLM.from_pretrained(built["dir"], dtype=torch.float32).eval()

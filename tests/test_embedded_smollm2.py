@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import embedded  # noqa: E402
-from loading import hf_tokenizer  # noqa: E402
+from mtm import embedded
+from mtm.loading import hf_tokenizer
 from tokenizers import Tokenizer  # noqa: E402
 
 
@@ -326,9 +326,10 @@ def test_tokenizer_round_trips_and_adds_no_bos(built):
 def test_our_llama_equals_transformers_on_real_smollm2(built, monkeypatch):
     import torch
     from transformers import LlamaForCausalLM
-    from memory import Memory, MemorySettings
-    from reading import build_store
-    from loading import load_model
+    from memory import Memory
+    from mtm.method.settings import MemorySettings
+    from mtm.storage.reading import build_store
+    from mtm.loading import load_model
     monkeypatch.setenv("MTM_CACHE_DIR", str(built["root"]))
     model, tok = load_model("smollm2")
     assert model.name == "smollm2" and tok.name == "smollm2"

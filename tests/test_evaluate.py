@@ -9,9 +9,9 @@ import torch
 
 import evaluate
 from configurator import ConfigError
-from memory import SETTINGS
-from tasks import recall, sentiment
-from tasks.common import first_word_hit, layer_label
+from mtm.method.settings import method_defaults
+from mtm.tasks import recall, sentiment
+from mtm.tasks.common import first_word_hit, layer_label
 from test_scripts import run
 
 
@@ -38,8 +38,9 @@ def test_perplexity_matches_a_direct_computation(gpt2, hf_gpt2):
 def config(task=sentiment, **change):
     cfg = {k: v for k, v in vars(evaluate).items() if k in (
         "mode", "init_from", "start", "memory", "knn", "sweep_key", "sweep_values", "conditions", "max_new_tokens",
-        "temperature", "top_k", "bookkeeping_token", "one_text_per_line") or k in SETTINGS}
-    return dict(cfg, **{name: s.default for name, s in task.SETTINGS.items()}) | change
+        "temperature", "top_k", "one_text_per_line")}
+    return dict(cfg, **dict(method_defaults(), bookkeeping_token="\n"), **{name: s.default for name, s in
+                                                                     task.SETTINGS.items()}) | change
 
 
 def test_layer_labels():

@@ -7,10 +7,10 @@ import random
 import pytest
 import torch
 
-import facts
-from tasks import facts as facts_task
-from tasks import passkey
-from tasks.common import first_word_hit
+from mtm.tasks import fact_data as facts
+from mtm.tasks import facts as facts_task
+from mtm.tasks import passkey
+from mtm.tasks.common import first_word_hit
 from test_scripts import run
 
 
@@ -144,8 +144,8 @@ def test_facts_mode_refuses_bad_settings_in_one_line(gpt2_dir, tmp_path):
 def test_a_large_memory_is_built_on_disk_once_and_opened_again(gpt2, tmp_path):
     """stores_dir: the memory of 1,000 facts is built there, a second run opens it (no reading), and it holds
     what a store built in RAM from the same texts holds."""
-    from memory import MemorySettings
-    from reading import build_store
+    from mtm.method.settings import MemorySettings
+    from mtm.storage.reading import build_store
     model, tok = gpt2
     texts = facts.memory_texts([], 1000)
     settings = MemorySettings([100] * 4, retrieval="attention", search="query_ip", chunk_select=1,
@@ -153,7 +153,7 @@ def test_a_large_memory_is_built_on_disk_once_and_opened_again(gpt2, tmp_path):
     cfg = dict(bookkeeping_token="\n", index="flat", kv_dtype="float16", kv="recompute", stores_dir=str(tmp_path))
     first = facts_task.method_store(model, tok, texts, settings, cfg)
     assert first.recomputes and first.layers == [2] and len(list(tmp_path.iterdir())) == 1, list(tmp_path.iterdir())
-    import reading
+    from mtm.storage import reading
     read = reading.read_group
     reading.read_group = None  # a second run must not read the texts again
     try:
@@ -166,9 +166,9 @@ def test_a_large_memory_is_built_on_disk_once_and_opened_again(gpt2, tmp_path):
 
 
 def test_bm25_checked_places_a_text_only_if_it_passes_the_relevance_check(llama):
-    from memory import MemorySettings
-    from reading import token_rarity
-    from reference import reference_rare_overlap
+    from mtm.method.settings import MemorySettings
+    from mtm.method.relevance import token_rarity
+    from reference_chunks import reference_rare_overlap
     model, tok = llama
     prompt, own, other = "\nThe ferry Quillmoor is painted", "The ferry Quillmoor is blue.", "The ferry Ambrel is blue."
     rarity = token_rarity(tok, model.config.vocab_size)

@@ -3,9 +3,10 @@ the method on it against the loop reference (tests/reference.py): every retrieva
 import pytest
 import torch
 
-from memory import Memory, MemorySettings, choose_chunks
-from reading import build_store
-from generation import generate
+from memory import Memory, with_chunks
+from mtm.method.settings import MemorySettings
+from mtm.storage.reading import build_store
+from mtm.generation import generate
 from reference import reference_gemma_logits
 
 TEXTS = ["Cats are wonderful, loving companions. They purr.", "The ferry leaves at noon! It is blue.",
@@ -27,8 +28,8 @@ def test_logits_equal_transformers_past_the_window(gemma, hf_gemma):
 @pytest.mark.parametrize("break_it", ["no window", "one rotary base", "head_dim scale", "llama norms"])
 def test_each_gemma_difference_matters(gemma, hf_gemma, gemma_dir, break_it):
     """The equivalence test can fail: undo one of Gemma's differences and the logits part from transformers'."""
-    from llama import RMSNorm
-    from loading import from_pretrained
+    from mtm.families.llama import RMSNorm
+    from mtm.loading import from_pretrained
     model = from_pretrained(gemma_dir)
     for block in model.model.layers:
         attn = block.self_attn
@@ -102,8 +103,8 @@ def test_gemma_chunk_retrieval_matches_reference(gemma, hf_gemma, position, knn,
                               chunk_layers=[2], mem_position=position, mem_sink=sink, mem_hide_start=hide).check()
     store = build_store(model, tok, TEXTS, settings.store_layers, bookkeeping_token="\x01", progress=False)
     idx = prompts(tok, LONG, LONG.lower())
-    memory = choose_chunks(model, idx, Memory(store, settings))
-    index, _, valid = memory.entries
+    memory = with_chunks(model, idx, Memory(store, settings))
+    index, _, valid = memory.choice.entries
     entries = [index[b][valid[b]].tolist() for b in range(2)]
     chosen = (entries, [list(range(hide - len(e), hide)) for e in entries])  # laid out just before the prompt's
     # first shown position

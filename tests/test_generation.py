@@ -2,9 +2,10 @@
 import pytest
 import torch
 
-from memory import Memory, MemorySettings
-from reading import build_store
-from generation import KVCache, generate
+from memory import Memory
+from mtm.method.settings import MemorySettings
+from mtm.storage.reading import build_store
+from mtm.generation import KVCache, generate
 from reference import reference_gpt2_cached_logits
 
 CATS = "Cats are wonderful, loving companions. I love the way my cat purrs happily on my lap."

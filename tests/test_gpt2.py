@@ -1,13 +1,12 @@
 """Our GPT-2 against transformers' GPT2LMHeadModel on the same (random) weights, and loading."""
-import os
 import shutil
 
 import pytest
 import torch
 
 from conftest import TOKENIZER_FILES
-from generation import generate
-from loading import WeightsUnavailable, from_pretrained, gpt2_tokenizer, load_model
+from mtm.generation import generate
+from mtm.loading import WeightsUnavailable, from_pretrained, gpt2_tokenizer, load_model
 
 
 def test_logits_equal_transformers(gpt2, hf_gpt2):
@@ -71,5 +70,5 @@ def test_dtype_and_fingerprint(gpt2_dir):
     a, _ = load_model(gpt2_dir)
     b, _ = load_model(gpt2_dir, dtype="bfloat16")
     assert b.transformer.wte.weight.dtype == torch.bfloat16
-    from loading import weights_fingerprint
+    from mtm.loading import weights_fingerprint
     assert weights_fingerprint(a) == weights_fingerprint(b) == a.fingerprint  # same weights, any dtype

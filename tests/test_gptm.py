@@ -2,7 +2,7 @@
 backward on tiny shapes, causal, and the memory carrying something from block to block."""
 import torch
 
-from gptm import GPTm, count_sketch, write
+from mtm.trained.gptm import GPTm, count_sketch, write
 from reference import reference_gptm_write
 
 

@@ -2,10 +2,11 @@
 chooser (brute force over the chooser's keys) on the same store."""
 import torch
 
-from disk import append_on_disk, build_on_disk, forget, load_store
-from generation import generate
-from memory import Memory, MemorySettings, with_chunks
-from reading import build_store
+from mtm.storage.disk import append_on_disk, build_on_disk, forget, load_store
+from mtm.generation import generate
+from memory import Memory, with_chunks
+from mtm.method.settings import MemorySettings
+from mtm.storage.reading import build_store
 
 TEXTS = ["Cats are wonderful, loving companions.", "Dogs are loyal friends who love long walks in the park.",
          "The river Zembla flows north through the hills of Ord.", "Tea is grown on the slopes of the valley.",
@@ -38,7 +39,7 @@ def test_lancedb_chooses_as_torch_and_follows_appends_and_forgetting(gpt2, tmp_p
     prompts = torch.tensor([ids[:min(map(len, asked))] for ids in asked])
 
     def chosen(backend):
-        return with_chunks(model, prompts, Memory(load_store(tmp_path / "s"), settings(4, backend))).chosen
+        return with_chunks(model, prompts, Memory(load_store(tmp_path / "s"), settings(4, backend))).choice.chosen
 
     assert torch.equal(chosen("lancedb"), chosen("torch"))
     assert (tmp_path / "s" / "lancedb").is_dir()  # the table lives with the store

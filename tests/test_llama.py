@@ -2,8 +2,9 @@
 import pytest
 import torch
 
-from memory import Memory, MemorySettings
-from reading import build_store
+from memory import Memory
+from mtm.method.settings import MemorySettings
+from mtm.storage.reading import build_store
 from reference import reference_llama_logits
 
 TEXT = "Cats are wonderful, loving companions who fill a home with joy."

@@ -4,9 +4,10 @@ import itertools
 import pytest
 import torch
 
-from memory import Memory, MemorySettings, memory_attention, select_positions
-from reading import build_store
-from store import MemoryStore
+from memory import Memory, memory_attention, select_positions
+from mtm.method.settings import MemorySettings
+from mtm.storage.reading import build_store
+from mtm.storage.store import MemoryStore
 from reference import reference_gpt2_logits, reference_memory_attention
 
 

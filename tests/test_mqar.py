@@ -3,7 +3,7 @@ query sits exactly `distance` past its pair; the splits are fixed and disjoint."
 import pytest
 import torch
 
-import mqar
+from mtm.trained import mqar
 
 
 def brute_force_answers(ids):

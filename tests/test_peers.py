@@ -1,14 +1,14 @@
 """peers.py, lucidrains' trained memories behind train.py's interface: forward and backward on tiny shapes, causal
 (a later token changes no earlier logit), a memory per sequence (a row's logits do not depend on its batch), and
 the templates' budget: parameters within 10 % of the GPT's."""
-import runpy
 from pathlib import Path
 
 import pytest
 import torch
 
-import mqar
-from peers import PEERS, peer
+from mtm.trained import mqar
+from mtm.trained.peers import PEERS, peer
+from configurator import template
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = dict(vocab=mqar.VOCAB, n_layer=2, n_head=2, n_embd=16, window=4, max_len=24)
@@ -36,8 +36,7 @@ def test_the_templates_give_every_memory_the_gpts_parameters_within_10_percent()
     import train
     counts = {}
     for name in ("full", "window_mtm", "block_recurrent", "memorizing", "gptm", "gptm_learned"):
-        template = runpy.run_path(str(REPO / "config" / "train" / f"train_{name}.py"))
-        settings = vars(train) | {k: v for k, v in template.items() if not k.startswith("__")}
+        settings = vars(train) | template(REPO / "config" / "train" / f"train_{name}.py")
         block = max(mqar.length(p, d) for p, d in settings["tasks"])
         counts[name] = sum(p.numel() for p in train.build(train.model_config(settings, block)).parameters())
     assert all(abs(n / counts["full"] - 1) <= 0.10 for n in counts.values()), counts

@@ -3,11 +3,13 @@ by the model; the reference is the store that kept them (kv='stored'), built fro
 import pytest
 import torch
 
-from disk import append_on_disk, build_on_disk, load_store
-from generation import generate
-from memory import Memory, MemorySettings, recompute_rows, with_chunks
-from reading import build_store
-from store import MemoryStoreError, check_store
+from mtm.storage.disk import append_on_disk, build_on_disk, load_store
+from mtm.generation import generate
+from memory import Memory, with_chunks
+from mtm.method.settings import MemorySettings
+from mtm.method.chunks import Choice, recompute_rows
+from mtm.storage.reading import build_store
+from mtm.storage.store import MemoryStoreError, check_store
 
 # the tiny models' context is 64 (GPT-2, Llama) or 128 (Gemma) tokens: the long text is read in several windows
 LONG = ("The lighthouse of Varn stands on a cliff. Its keeper, Odile Marsh, lit the lamp every night for forty "
@@ -36,7 +38,7 @@ def test_recomputed_keys_and_values_equal_the_stored_ones(family, request):
     rows, kv = recompute_rows(model, small, index, layers)
     assert rows.tolist() == sorted(set(index.reshape(-1).tolist()))
     for layer in layers:
-        keys, values = Memory(small, chunk_settings(model.config.n_layer), recomputed=(rows, kv)).gather(layer, index)
+        keys, values = Memory(small, chunk_settings(model.config.n_layer), choice=Choice(None, None, None, None, (rows, kv))).gather(layer, index)
         want_keys, want_values = stored.gather(layer, index)
         torch.testing.assert_close(keys, want_keys, rtol=0, atol=1e-5)
         torch.testing.assert_close(values, want_values, rtol=0, atol=1e-5)
@@ -56,7 +58,7 @@ def test_a_recompute_store_answers_as_the_stored_one(family, chunk_by, position,
     prompts = torch.tensor([ids[:min(map(len, asked))] for ids in asked])
     want = with_chunks(model, prompts, Memory(stored, settings))
     got = with_chunks(model, prompts, Memory(load_store(tmp_path / "small"), settings))
-    assert torch.equal(got.chosen, want.chosen)
+    assert torch.equal(got.choice.chosen, want.choice.chosen)
     assert torch.equal(generate(model, prompts, 8, temperature=0, memory=got),
                        generate(model, prompts, 8, temperature=0, memory=want))
     assert sum(f.stat().st_size for f in (tmp_path / "small").iterdir()) < \

@@ -5,9 +5,10 @@ import sys
 
 import pytest
 
-from configurator import ConfigError, configure, read_text
+from configurator import ConfigError, configure, read_text, template
 from conftest import REPO
-from memory import MemorySettings
+from mtm.method.settings import MemorySettings, method_defaults, with_facts
+from mtm.loading import model_facts
 
 
 def defaults():
@@ -119,31 +120,37 @@ def test_scripts_report_bad_input_in_one_line(gpt2_dir, tmp_path):
         assert r.returncode == 1 and words in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
 
 
-# every template under config/, its folders too (the *_setting.py files are shared settings templates exec)
+# every template under config/, its folders too (the *_setting.py files are shared settings: templates name them in
+# `base`)
 TEMPLATES = sorted(p for p in (REPO / "config").rglob("*.py") if not p.name.endswith("_setting.py"))
 
 
 def script_of(template):
-    """'train' for config/train/, 'evaluate' for a template that sets `mode` (what evaluate.py measures; sample.py
-    has no such setting), else 'sample' (config/README.md)."""
+    """'train' for config/train/, 'evaluate' for a template that sets `mode`, itself or in one of its bases (what
+    evaluate.py measures; sample.py has no such setting), else 'sample' (config/README.md)."""
+    from configurator import template_updates
     if template.parent.name == "train":
         return "train"
-    loaded = {"__file__": str(template)}  # as configurator.configure runs it
-    exec(compile(template.read_text(), str(template), "exec"), loaded)
-    return "evaluate" if "mode" in loaded else "sample"
+    return "evaluate" if any("mode" in updates for _, updates in template_updates(template)) else "sample"
 
 
 def test_templates_and_settings_are_found():
+    import ast
+    from pathlib import Path
+    from configurator import template_updates
     settings = sorted((REPO / "config").rglob("*_setting.py"))
     assert len(TEMPLATES) > 30 and (REPO / "config" / "sample_gpt2_type_3_method.py") in TEMPLATES
-    text = "".join(p.read_text() for p in TEMPLATES)
-    assert settings and all(f'"{s.name}"' in text for s in settings), "every shared setting is read by a template"
+    for p in TEMPLATES + settings:  # plain assignments: no imports, no exec (shared settings are named in `base`)
+        assert all(isinstance(s, ast.Assign) for s in ast.parse(p.read_text()).body), f"{p}: plain assignments only"
+    used = {Path(where).resolve() for t in TEMPLATES for where, _ in template_updates(t)}
+    unused = [s.relative_to(REPO).as_posix() for s in settings if s.resolve() not in used]
+    assert settings and not unused, f"every shared setting is a base of a template (directly or via another): {unused}"
 
 
 @pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.relative_to(REPO / "config").as_posix())
 def test_every_template_loads_and_fits_its_model(path):
     import evaluate
-    import mqar
+    from mtm.trained import mqar
     import sample
     import train
     script = script_of(path)
@@ -158,16 +165,17 @@ def test_every_template_loads_and_fits_its_model(path):
     if target is evaluate:
         task, cfg = evaluate.configured([str(path)])  # as evaluate.py reads it: the mode's settings, checked
     else:
-        cfg = configure(dict(vars(target)), [str(path)])
+        cfg = with_facts(configure(dict(vars(target)), [str(path)], more=method_defaults()),
+                         model_facts(template(path).get("init_from", target.init_from)))
     n_layer = {"smollm2": 30, "gemma3": 18}.get(cfg["init_from"], 12)
     if target is evaluate and cfg["mode"] in ("facts", "passkey", "twohop"):
         settings = MemorySettings.of(cfg)  # checked
         assert len(cfg["knn_num"]) == n_layer and settings.chunk_layers and max(settings.store_layers) < n_layer
         if cfg["mode"] == "facts":
-            import facts
+            from mtm.tasks import fact_data as facts
             assert facts.load_facts(cfg["facts_split"])
         if cfg["mode"] == "twohop":
-            from tasks import twohop
+            from mtm.tasks import twohop
             assert twohop.load_twohop(cfg["twohop_split"]) and settings.chunk_select * settings.chunk_hops == 2
     elif target is evaluate:
         points = task.points(cfg, n_layer)

@@ -3,11 +3,13 @@ memory.py's kNN attention reads them as the loop reference does, and a memory th
 full attention."""
 import torch
 
-from memory import Memory, MemorySettings, retrieval_attention
+from memory import Memory
+from mtm.method.settings import MemorySettings
+from mtm.method.retrieval import retrieval_attention
 from model import GPT, GPTConfig
 from reference import reference_sliding_memory_attention
-from generation import KVCache
-from sliding import SequenceStore, SlidingStore, WindowMemoryGPT, forward_parallel, forward_with_memory
+from mtm.generation import KVCache
+from mtm.trained.sliding import SequenceStore, SlidingStore, WindowMemoryGPT, forward_parallel, forward_with_memory
 
 
 def gpt(window, seed=0):

@@ -6,14 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-import store as store_module
+from mtm.storage import store as store_module
 from conftest import save_random_gpt2
-from memory import Memory, MemorySettings
-import disk
-from disk import load_store, save_store
-from reading import append_text, build_store
-from store import MemoryStoreError, check_store
-from loading import load_model
+from memory import Memory
+from mtm.method.settings import MemorySettings
+from mtm.storage import disk
+from mtm.storage.disk import load_store, save_store
+from mtm.storage.reading import append_text, build_store
+from mtm.storage.store import MemoryStoreError, check_store
+from mtm.loading import load_model
 
 CATS = "Cats are wonderful, loving companions. I love the way my cat purrs happily on my lap."
 DOGS = "Dogs are loyal friends who love long walks in the park."

@@ -67,7 +67,7 @@ def test_a_sliding_window_sees_only_its_last_positions():
 
 @pytest.mark.parametrize("architecture", ["gpt", "window_mtm", "block_recurrent", "memorizing", "gptm"])
 def test_every_architecture_trains_and_its_checkpoint_gives_back_the_model(tmp_path, architecture):
-    import mqar
+    from mtm.trained import mqar
     from train import trained_model
     r = train(f"--out_dir={tmp_path}", "--max_iters=3", f"--architecture={architecture}", "--window=4",
               "--n_head=2", "--memory_rows=8", "--sketch_rows=2")

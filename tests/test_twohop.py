@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from tasks import twohop
+from mtm.tasks import twohop
 from test_scripts import run
 
 

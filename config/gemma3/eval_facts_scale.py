@@ -1,23 +1,7 @@
-# The fact benchmark (data/facts/) on Gemma 3 270M at scale: the test split's teacher-forced recall of one fact among
-# n = 1, 1,000 and 10,000 (the benchmark's 182 test facts, then invented distractors), with the recall setting
-# (recall_setting.py: chunk retrieval, layer 5's heads 1-3, the relevance check) over a kv='recompute' store: the
-# chooser's keys in float16 and the token ids only; the chosen fact's keys and values are read again by the model.
-# Stores of 1,000 facts and more are built once under out/scale/ and opened by later runs (and scripts/scale.py). No
-# sampling (num_seeds 0): top-1 and neighbour specificity are teacher-forced.
+# The fact benchmark on Gemma 3 270M at scale (../eval_facts_scale_setting.py): its recall setting over a
+# kv='recompute' store.
 # python evaluate.py config/gemma3/eval_facts_scale.py
-from pathlib import Path
-
-mode = "facts"
+base = ["../eval_facts_scale_setting.py", "recall_setting.py"]
 init_from = "gemma3"
 out_dir = "out/facts_gemma3_scale_test"
-facts_split = "test"
-fact_counts = [1, 1000, 10000]
-conditions = ["method"]
-num_seeds = 0
-max_new_tokens = 20
-plain_text = ""
-exec((Path(__file__).parent / "recall_setting.py").read_text())  # chunk retrieval, the relevance check
-kv = "recompute"
-kv_dtype = "float16"
-stores_dir = "out/scale"
 title = "Gemma 3 270M, fact benchmark (test split), kv='recompute': recall of one fact among n"

@@ -1,16 +1,8 @@
-# The paper's Fig. 3 on GPT-2 small: sweep of knn_num around Table 1's settings (Type 3, layers 7-9;
-# table1_setting.py).
+# The paper's Fig. 3 on GPT-2 small: sweep of knn_num around Table 1's setting (table1_setting.py), layers 7-9.
 # python evaluate.py config/paper/eval_sentiment_k_fig3.py
-from pathlib import Path
-
-mode = "sentiment"
+base = ["../eval_sentiment_setting.py", "table1_setting.py"]
 init_from = "gpt2"
 out_dir = "out/sentiment_k_gpt2"
-start = "\nCats are horrible"
-memory = "FILE:data/cats.txt"
-num_seeds = 100
-max_new_tokens = 100
-exec((Path(__file__).parent / "table1_setting.py").read_text())
 baseline = False
 sweep_key = "knn_num"
 sweep_values = [[0] * 6 + [k] * 3 + [0] * 3 for k in (1, 2, 3, 5, 10, 20)]

@@ -1,13 +1,9 @@
-# The paper's Fig. 6 on GPT-2 small: Type 1 (BF 1.0, MF 5, TS 1, k 5) over layer patterns
-# (the paper ran every pattern; here every single layer, every 3 consecutive layers, and a few wider ones).
+# The paper's Fig. 6 on GPT-2 small: Type 1 over layer patterns (every single layer, every 3 consecutive layers and
+# a few wider ones; the paper ran every pattern).
 # python evaluate.py config/paper/eval_sentiment_layers_fig6.py
-mode = "sentiment"
+base = "../eval_sentiment_setting.py"
 init_from = "gpt2"
 out_dir = "out/sentiment_layers_gpt2"
-start = "\nCats are horrible"
-memory = "FILE:data/cats.txt"
-num_seeds = 100
-max_new_tokens = 100
 knn = 5
 mem_frac = 5.0
 bookkeeping_frac = 1.0

@@ -1,21 +1,6 @@
-# Recall of a fact of your own on SmolLM2-135M-Instruct: question only, the memory text in the context, and the
-# method with the recall setting chosen on the fact benchmark's dev split (chunk retrieval: recall_setting.py; see
-# config/smollm2/sample_recall_my_facts.py and docs/results.md); then with the answer replaced in the memory by
-# other words (hits count the substitute, original_hits the original answer).
-# Edit start, memory and answer for your own facts (one fact per line in the memory file).
+# Recall of a fact of your own on SmolLM2-135M-Instruct (../eval_my_facts_setting.py) with its recall setting.
 # python evaluate.py config/smollm2/eval_recall_my_facts.py
-from pathlib import Path
-
-mode = "recall"
+base = ["../eval_my_facts_setting.py", "recall_setting.py"]
 init_from = "smollm2"
 out_dir = "out/recall_smollm2"
-start = "\nThe spare key to the allotment shed is hidden under the"
-memory = "FILE:data/my_facts.txt"
-one_text_per_line = True
-answer = "blue"
-num_seeds = 100
-max_new_tokens = 20
-exec((Path(__file__).parent / "recall_setting.py").read_text())  # chunk retrieval: layer 17's heads 3-5, gate 2.8
-conditions = ["question", "in_context", "method"]
-substitutes = ["red", "green", "yellow"]
 title = "SmolLM2 recall of your own fact: question only / memory in context / chunk retrieval"

@@ -1,18 +1,6 @@
-# GPTm with a learned sketch S (initialised as the count sketch of train_gptm.py), on the grid of train_full.py:
-# blocks of W = 16 tokens with causal attention inside each, a memory M of 256 rows written once per block
-# (M <- M + sigmoid(M c / 2) c^T, c the block's mean output) and read as 16 extra positions, S M, with S trained;
-# back-propagation truncated every 8 blocks.
-# 144 wide (4 heads of 36), 2 layers: 531,280 parameters against the GPT's 514,048.
+# GPTm (train_gptm.py) with a learned sketch S, initialised as the count sketch.
 # python train.py config/train/train_gptm_learned.py
-from pathlib import Path
-
+base = "train_gptm.py"
 out_dir = "out/train_gptm_learned"
 wandb_run_name = "gptm_learned"
-architecture = "gptm"
-exec((Path(__file__).parent / "grid_setting.py").read_text())  # the tasks and the 2000 steps
-window = 16
-n_embd = 144
-memory_rows = 256
-sketch_rows = 16
 learned_sketch = True
-bptt = 8
