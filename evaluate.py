@@ -1,7 +1,7 @@
 """
 Measure what a memory does: sentiment distributions and recall counts over many seeds, sweeps over layers and
 the method's parameters (the paper's experiments), the fact benchmark, two-hop questions and passkey retrieval.
-Each mode is a task module in tasks/ (its own settings, records, summary and plot); this script runs any of them
+Each mode is a task module in mtm/tasks/ (its own settings, records, summary and plot); this script runs any of them
 the same way.
 
     python evaluate.py config/smollm2/eval_sentiment_table1.py
@@ -25,7 +25,7 @@ from mtm.storage.store import MemoryStoreError
 from mtm.tasks import TASKS
 
 # -----------------------------------------------------------------------------
-mode = "sentiment"  # a task of tasks/: 'sentiment', 'recall', 'facts', 'passkey', 'twohop' (settings: tasks/<mode>.py)
+mode = "sentiment"  # a task of mtm/tasks/: 'sentiment', 'recall', 'facts', 'passkey', 'twohop' (settings: mtm/tasks/<mode>.py)
 init_from = "smollm2"
 out_dir = "out/eval"  # the run directory: results are appended, finished records skipped
 start = "\nCats are horrible"  # the prompt (recall: the question), or FILE:path

@@ -1,4 +1,4 @@
-"""evaluate.py and the generation tasks (tasks/sentiment.py, tasks/recall.py): scores, sweep expansion, resume and
+"""evaluate.py and the generation tasks (mtm/tasks/sentiment.py, mtm/tasks/recall.py): scores, sweep expansion, resume and
 the output files."""
 import csv
 import json

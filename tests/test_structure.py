@@ -92,3 +92,11 @@ def test_each_method_setting_has_its_default_in_one_place():
         where = [str(p.relative_to(REPO)) for p, text in code.items()
                  if re.search(rf"^({name}\s*=|\s*{name}\s*=\s*Setting\()", text, re.M)]
         assert where == ["mtm/method/settings.py"], (name, where)
+
+
+def test_scripts_tasks_and_benchmarks_open_memories_through_the_entry_point():
+    """No hand-built Memory(...) outside memory.py, mtm/entry.py and the sliding window's memory, which fills
+    inside the model's own forward (mtm/trained/sliding.py)."""
+    allowed = {"memory.py", "mtm/entry.py", "mtm/trained/sliding.py"}
+    built = [str(p.relative_to(REPO)) for p in sources() if re.search(r"(?<![\w.])Memory\(", p.read_text())]
+    assert set(built) <= allowed, sorted(set(built) - allowed)

@@ -2,7 +2,7 @@
 The evaluation tasks, one module each, all of one shape; evaluate.py drives them (resume, runs.jsonl, summary.csv
 and summary.md, wandb, plots) and knows nothing of what they measure:
 
-    SETTINGS                          {name: memory.Setting}: the task's own settings, beside evaluate.py's
+    SETTINGS                          {name: mtm.method.settings.Setting}: the task's own settings, beside evaluate.py's
     check(cfg)                        one ConfigError line for settings that mean nothing, before a model loads
     run(cfg, model, tokenizer, done)  yields records, dicts each with a unique 'key'; a record already in done
                                       (key -> record, read back from runs.jsonl) is yielded as it is, not recomputed
