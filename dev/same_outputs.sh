@@ -32,5 +32,5 @@ for m in smollm2 gemma3; do
     cmp -s "$OUT/$m.fly.txt" "$OUT/$m.$w.txt" && echo "$m, store built by --$w: answers as on the fly" || echo "$m, store built by --$w: DIFFERS"
   done
 done
-$PY build_memory.py --init_from=gemma3 --memory=FILE:data/my_facts.txt --one_text_per_line=True --all_layers=True --bookkeeping_token='\n' --mem_store="$OUT/st/gemma3.newline" > /dev/null 2>&1
+$PY build_memory.py --init_from=gemma3 --memory=FILE:data/my_facts.txt --one_text_per_line=True --all_layers=True '--bookkeeping_token="\n"' --mem_store="$OUT/st/gemma3.newline" > /dev/null 2>&1
 $PY sample.py config/gemma3/sample_recall_my_facts.py --memory= --mem_store="$OUT/st/gemma3.newline" 2>&1 >/dev/null | tail -1
