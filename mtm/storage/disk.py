@@ -16,6 +16,7 @@ so a damaged block is refused, with one line, before its data is used, and openi
 """
 
 import hashlib
+import math
 import json
 import os
 import uuid
@@ -37,9 +38,17 @@ DTYPES = {"F32": (np.float32, torch.float32), "F16": (np.float16, torch.float16)
 REBUILD = "rebuild it with build_memory.py"
 
 
+def file_mode():
+    """The mode a new file gets from the user's umask: every file of a store gets it (safetensors writes 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_durably(path, write):
     """write(path), then flush the file to the disk: a rename after it commits bytes that are really there."""
     write(path)
+    os.chmod(path, file_mode())
     with open(path, "rb+") as f:
         os.fsync(f.fileno())
 
@@ -228,20 +237,50 @@ def _segment(path, entry):
         raise MemoryStoreError(f"memory store {path} is corrupted: {file.name} has {file.stat().st_size} bytes, its "
                                f"checksums cover {side['size']} (truncated or changed); {REBUILD}")
     mapped = np.memmap(file, dtype=np.uint8, mode="c")  # copy-on-write: writable for torch, never written back
-    n = int(np.frombuffer(mapped[:8], dtype="<u8")[0])
+    bad = lambda what: MemoryStoreError(f"memory store {path} is corrupted: {file.name} {what}; {REBUILD}")
+    n = int(np.frombuffer(mapped[:8], dtype="<u8")[0]) if len(mapped) >= 8 else -1
+    if not 0 <= n <= len(mapped) - 8:
+        raise bad("has no readable header")
     try:
         header = json.loads(bytes(mapped[8:8 + n]))
     except ValueError:
-        raise MemoryStoreError(f"memory store {path} is corrupted: {file.name} has no readable header; {REBUILD}")
-    tensors, spans = {}, {}
+        raise bad("has no readable header")
+    if not isinstance(header, dict):
+        raise bad("has no readable header")
+    tensors, spans, taken = {}, {}, []
     for name, info in header.items():
         if name == "__metadata__":
             continue
+        lo, hi, shape = checked_entry(name, info, len(mapped) - 8 - n, bad)
         np_dtype, torch_dtype = DTYPES[info["dtype"]]
-        lo, hi = (8 + n + o for o in info["data_offsets"])
-        tensors[name] = torch.from_numpy(mapped[lo:hi].view(np_dtype).reshape(info["shape"])).view(torch_dtype)
-        spans[name] = (lo, hi, info["shape"])
+        taken.append((lo, hi, name))
+        lo, hi = 8 + n + lo, 8 + n + hi
+        tensors[name] = torch.from_numpy(mapped[lo:hi].view(np_dtype).reshape(shape)).view(torch_dtype)
+        spans[name] = (lo, hi, shape)
+    taken.sort()
+    for (_, end, a), (start, _, b) in zip(taken, taken[1:]):
+        if start < end:
+            raise bad(f"has tensors {a} and {b} over the same bytes")
     return tensors, spans, side, mapped
+
+
+def checked_entry(name, info, data_bytes, bad):
+    """A safetensors header entry's (start, end, shape), checked before any byte is read: a known dtype, a shape of
+    whole numbers whose size fills exactly its byte span, inside the file's data. Else bad(what is wrong)."""
+    if not isinstance(info, dict) or info.get("dtype") not in DTYPES:
+        dtype = info.get("dtype") if isinstance(info, dict) else None
+        raise bad(f"names dtype {dtype!r} for tensor {name!r}, not one of {', '.join(DTYPES)}")
+    shape, offsets = info.get("shape"), info.get("data_offsets")
+    whole = lambda xs, k=None: (isinstance(xs, list) and (k is None or len(xs) == k) and
+                                all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in xs))
+    if not whole(shape) or not whole(offsets, 2):
+        raise bad(f"has a malformed shape or offsets for tensor {name!r}")
+    lo, hi = offsets
+    if not lo <= hi <= data_bytes:
+        raise bad(f"places tensor {name!r} at bytes {lo}-{hi}, outside its {data_bytes} bytes of data")
+    if math.prod(shape) * DTYPES[info["dtype"]][0]().itemsize != hi - lo:
+        raise bad(f"claims shape {shape} ({info['dtype']}) for tensor {name!r}, which its {hi - lo} bytes do not hold")
+    return lo, hi, shape
 
 
 def load_store(path):
@@ -256,6 +295,9 @@ def load_store(path):
         if version == FORMAT_VERSION:
             segments = [dict(name=str(s["name"]), tokens=int(s["tokens"]), texts=int(s["texts"]),
                              json_sha256=str(s["json_sha256"])) for s in meta["segments"]]
+            for s in segments:  # a plain file name in this directory, never a path out of it
+                if s["name"] in ("", ".", "..") or "/" in s["name"] or "\\" in s["name"] or s["name"].startswith("."):
+                    raise ValueError(f"segment name {s['name']!r} is not a file name in the store's directory")
             forgotten = set(int(i) for i in meta["forgotten"])
             for key in ("model", "model_fingerprint", "n_head", "head_dim", "bookkeeping_token", "tokenizer", "layers"):
                 meta[key]
